@@ -1,0 +1,1 @@
+"""agents layer of PowerTrip (see DESIGN.md §2)."""

@@ -1,0 +1,1 @@
+"""baselines layer of PowerTrip (see DESIGN.md §2)."""

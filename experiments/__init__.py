@@ -1,0 +1,1 @@
+"""experiments layer of PowerTrip (see DESIGN.md §2)."""

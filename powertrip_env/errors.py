@@ -1,0 +1,27 @@
+"""Typed exceptions of PowerTrip.
+
+Every error raised on bad input derives from :class:`PowerTripError`, and its message names
+the value received and what would have been valid.
+"""
+
+from __future__ import annotations
+
+
+class PowerTripError(Exception):
+    """Base class of every error PowerTrip raises on purpose."""
+
+
+class ConfigError(PowerTripError, ValueError):
+    """A configuration value is invalid (wrong range, unknown name, inconsistent fields)."""
+
+
+class FeederError(PowerTripError):
+    """A feeder could not be loaded or a device could not be placed on it."""
+
+
+class PowerFlowError(PowerTripError):
+    """A power flow did not converge or the engine reported an error."""
+
+
+class ProfileError(PowerTripError):
+    """A profile file could not be read or holds values outside what is allowed."""
