@@ -25,3 +25,11 @@ class PowerFlowError(PowerTripError):
 
 class ProfileError(PowerTripError):
     """A profile file could not be read or holds values outside what is allowed."""
+
+
+class UnknownBusError(FeederError, ConfigError):
+    """A device names a bus or phase the feeder does not have.
+
+    It is both a :class:`FeederError` (the feeder cannot take the device) and a
+    :class:`ConfigError` (the scenario's placement is wrong), so either can catch it.
+    """

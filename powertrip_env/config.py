@@ -1,0 +1,259 @@
+"""Scenario configuration: frozen dataclasses, loadable from YAML, validated on construction.
+
+YAML only loads into these dataclasses (STYLE.md habit 2): unknown keys, wrong types and values
+outside their range raise :class:`~powertrip_env.errors.ConfigError` naming the field, the value
+received and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from powertrip_env.errors import ConfigError
+from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
+from powertrip_env.grid.feeder import Feeder, embedded_feeder, feeder_from_master
+
+FEEDER_KINDS = ("embedded", "master", "enwl")
+SEASONS = ("summer", "winter")
+DAY_TYPES = ("weekday", "weekend")
+RESOLUTIONS_MIN = (1, 5, 15)
+LOAD_SOURCES = ("demandlib", "enwl")
+PV_SOURCES = ("pvlib", "enwl")
+EV_SESSION_KINDS = ("mixed", "home", "fleet", "enwl")
+UNBALANCE_INDICES = ("pui", "vuf", "power")
+
+
+def _one_of(field_name: str, value: object, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{field_name}={value!r} is not one of {allowed}")
+
+
+@dataclass(frozen=True)
+class FeederConfig:
+    """Which feeder to simulate.
+
+    Attributes:
+        kind: ``embedded`` (IEEE European LV = ENWL network 1 feeder 1), ``master`` (any OpenDSS
+            master file at ``path``) or ``enwl`` (``network``/``feeder`` of the ENWL dataset
+            downloaded to ``path``).
+        path: master file (kind ``master``) or dataset root folder (kind ``enwl``).
+        network: ENWL network number (kind ``enwl``).
+        feeder: ENWL feeder number (kind ``enwl``).
+    """
+
+    kind: str = "embedded"
+    path: str | None = None
+    network: int | None = None
+    feeder: int | None = None
+
+    def __post_init__(self) -> None:
+        _one_of("feeder.kind", self.kind, FEEDER_KINDS)
+        if self.kind in ("master", "enwl") and not self.path:
+            raise ConfigError(f"feeder.path is required when feeder.kind={self.kind!r}")
+        if self.kind == "enwl":
+            for name in ("network", "feeder"):
+                value = getattr(self, name)
+                if not isinstance(value, int) or value < 1:
+                    raise ConfigError(
+                        f"feeder.{name}={value!r} must be a positive integer for an ENWL feeder"
+                    )
+
+    def build(self) -> Feeder:
+        """The :class:`Feeder` this config names."""
+        if self.kind == "embedded":
+            return embedded_feeder()
+        if self.kind == "master":
+            return feeder_from_master(str(self.path))
+        from powertrip_env.grid.enwl import load_enwl_feeder
+
+        return load_enwl_feeder(str(self.path), int(self.network or 0), int(self.feeder or 0))
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Which day and which profile sources (DESIGN.md §5).
+
+    Attributes:
+        season: ``summer`` or ``winter``.
+        day_type: ``weekday`` or ``weekend``.
+        resolution_min: minutes per step: 1, 5 or 15.
+        load_source: ``demandlib`` (BDEW household shape, seeded per house) or ``enwl``.
+        pv_source: ``pvlib`` (clear sky x seeded clouds) or ``enwl``.
+        enwl_load_file: ENWL load profile CSV (with ``load_source: enwl``).
+        enwl_pv_file: ENWL PV profile CSV (with ``pv_source: enwl``).
+        load_power_factor: power factor of the residential loads (lagging).
+    """
+
+    season: str = "summer"
+    day_type: str = "weekday"
+    resolution_min: int = 5
+    load_source: str = "demandlib"
+    pv_source: str = "pvlib"
+    enwl_load_file: str | None = None
+    enwl_pv_file: str | None = None
+    load_power_factor: float = 0.95
+
+    def __post_init__(self) -> None:
+        _one_of("profiles.season", self.season, SEASONS)
+        _one_of("profiles.day_type", self.day_type, DAY_TYPES)
+        if self.resolution_min not in RESOLUTIONS_MIN or 1440 % self.resolution_min:
+            raise ConfigError(
+                f"profiles.resolution_min={self.resolution_min!r} must divide a day; "
+                f"allowed: {RESOLUTIONS_MIN}"
+            )
+        _one_of("profiles.load_source", self.load_source, LOAD_SOURCES)
+        _one_of("profiles.pv_source", self.pv_source, PV_SOURCES)
+        if self.load_source == "enwl" and not self.enwl_load_file:
+            raise ConfigError("profiles.enwl_load_file is required with load_source: enwl")
+        if self.pv_source == "enwl" and not self.enwl_pv_file:
+            raise ConfigError("profiles.enwl_pv_file is required with pv_source: enwl")
+        if not 0.0 < self.load_power_factor <= 1.0:
+            raise ConfigError(
+                f"profiles.load_power_factor={self.load_power_factor!r} must be in (0, 1]"
+            )
+
+    @property
+    def steps_per_day(self) -> int:
+        return 1440 // self.resolution_min
+
+    @property
+    def dt_h(self) -> float:
+        return self.resolution_min / 60.0
+
+
+@dataclass(frozen=True)
+class EVConfig:
+    """EV sessions and the EV energy guarantee (DESIGN.md §5, §6).
+
+    Attributes:
+        sessions: ``mixed`` (midday fleet + evening home sessions), ``home``, ``fleet``, or
+            ``enwl`` (ENWL's EV file read as charging-power requests, in ``enwl_ev_file``).
+        energy_guarantee: if true (default), each CP's power is bounded below so every EV can
+            still be charged fully before it leaves; if false (the seed formulation), CP power
+            is bounded only by the per-step request and deferred energy is not owed.
+        enwl_ev_file: ENWL EV profile CSV (with ``sessions: enwl``).
+    """
+
+    sessions: str = "mixed"
+    energy_guarantee: bool = True
+    enwl_ev_file: str | None = None
+
+    def __post_init__(self) -> None:
+        _one_of("ev.sessions", self.sessions, EV_SESSION_KINDS)
+        if self.sessions == "enwl" and not self.enwl_ev_file:
+            raise ConfigError("ev.enwl_ev_file is required with sessions: enwl")
+        if not isinstance(self.energy_guarantee, bool):
+            raise ConfigError(f"ev.energy_guarantee={self.energy_guarantee!r} must be true/false")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Which unbalance index drives f1 (DESIGN.md §6): ``pui``, ``vuf`` or ``power``."""
+
+    unbalance_index: str = "pui"
+
+    def __post_init__(self) -> None:
+        _one_of("objective.unbalance_index", self.unbalance_index, UNBALANCE_INDICES)
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Everything that defines a scenario-day, except the seed."""
+
+    feeder: FeederConfig = field(default_factory=FeederConfig)
+    profiles: ProfileConfig = field(default_factory=ProfileConfig)
+    ev: EVConfig = field(default_factory=EVConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    devices: DevicePlacement = field(default_factory=DevicePlacement)
+
+    def __post_init__(self) -> None:
+        if self.devices.n_cp == 0:
+            raise ConfigError("devices.cps is empty; a scenario needs at least one CP")
+
+    def with_devices(self, devices: DevicePlacement) -> ScenarioConfig:
+        return replace(self, devices=devices)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (the inverse of :func:`scenario_config_from_dict`)."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+T = TypeVar("T")
+
+
+def _section(cls: type[T], data: Any, where: str) -> T:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {data!r}")
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(known)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _devices(data: Any) -> DevicePlacement:
+    if not isinstance(data, dict):
+        raise ConfigError(f"devices must be a mapping with 'cps' and 'pvs', got {data!r}")
+    out: dict[str, tuple[DeviceSpec, ...]] = {}
+    for kind in ("cps", "pvs"):
+        items = data.get(kind) or []
+        if not isinstance(items, list):
+            raise ConfigError(f"devices.{kind} must be a list, got {items!r}")
+        specs = []
+        for k, item in enumerate(items):
+            where = f"devices.{kind}[{k}]"
+            try:
+                specs.append(_section(DeviceSpec, item, where))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from exc
+        out[kind] = tuple(specs)
+    unknown = sorted(set(data) - {"cps", "pvs"})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in devices; allowed: ['cps', 'pvs']")
+    return DevicePlacement(cps=out["cps"], pvs=out["pvs"])
+
+
+def scenario_config_from_dict(data: dict[str, Any]) -> ScenarioConfig:
+    """Build a validated :class:`ScenarioConfig` from plain data (parsed YAML/JSON)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a scenario config must be a mapping, got {type(data).__name__}")
+    sections = {"feeder", "profiles", "ev", "objective", "devices"}
+    unknown = sorted(set(data) - sections)
+    if unknown:
+        raise ConfigError(f"unknown section(s) {unknown}; allowed: {sorted(sections)}")
+    return ScenarioConfig(
+        feeder=_section(FeederConfig, data.get("feeder"), "feeder"),
+        profiles=_section(ProfileConfig, data.get("profiles"), "profiles"),
+        ev=_section(EVConfig, data.get("ev"), "ev"),
+        objective=_section(ObjectiveConfig, data.get("objective"), "objective"),
+        devices=_devices(data.get("devices", {})),
+    )
+
+
+def default_scenario_path() -> Path:
+    """The shipped default scenario YAML."""
+    return Path(str(resources.files("powertrip_env") / "scenarios" / "default.yaml"))
+
+
+def load_scenario_config(path: str | Path | None = None) -> ScenarioConfig:
+    """Load a scenario YAML (the shipped default when ``path`` is None)."""
+    source = Path(path) if path is not None else default_scenario_path()
+    if not source.is_file():
+        raise ConfigError(f"scenario file {str(source)!r} does not exist")
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"scenario file {str(source)!r} is not valid YAML: {exc}") from exc
+    return scenario_config_from_dict(data)

@@ -1,0 +1,422 @@
+"""One OpenDSS engine per simulator: compile a feeder, dispatch powers, solve, read voltages.
+
+This module and its siblings in ``powertrip_env.grid`` are the only code that imports
+``opendssdirect`` (DESIGN.md §2). Each :class:`OpenDSSEngine` owns a context of its own
+(``NewContext()``), so two engines in one process never share a circuit.
+
+The hot path (:meth:`OpenDSSEngine.set_powers`, :meth:`OpenDSSEngine.run_pf`,
+:meth:`OpenDSSEngine.node_voltages`) avoids the traps measured in DESIGN.md §8: powers are
+written with DSS C-API batch setters flagged ``AvoidFullRecalc`` over precomputed object
+pointers (no Text commands, no name look-ups, no admittance-matrix rebuild), and all node
+voltages come back in one call as a numpy array that precomputed indices slice.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from opendssdirect import dss as _default_dss
+from opendssdirect.OpenDSSDirect import OpenDSSDirect
+
+from powertrip_env.errors import ConfigError, FeederError, PowerFlowError, UnknownBusError
+from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
+from powertrip_env.grid.feeder import Feeder
+from powertrip_env.grid.state import GridState
+
+#: Loads and generators are declared constant-PQ over this band so that OpenDSS never switches
+#: them to constant impedance (DESIGN.md §3 trap); the reduced network model relies on it.
+VMIN_PU = 0.5
+VMAX_PU = 1.5
+
+CP_PREFIX = "pt_cp_"
+PV_PREFIX = "pt_pv_"
+NOMINAL_LV_V = 230.0
+
+
+class _Batch:
+    """Pointers to a run of OpenDSS objects of one class, for batch property setters."""
+
+    def __init__(self, engine: OpenDSSDirect, class_name: str, start: int, count: int) -> None:
+        self._ffi = engine.dss_ffi
+        self._lib = engine.dss_lib
+        ptrs = self._ffi.new("void***")
+        counts = self._ffi.new("int32_t[4]")
+        self._lib.Batch_CreateByClassS(ptrs, counts, class_name.encode())
+        if counts[0] < start + count:
+            raise FeederError(
+                f"OpenDSS holds {counts[0]} {class_name} objects, expected at least {start + count}"
+            )
+        self._owner = ptrs[0]
+        self._ptrs = ptrs[0] + start
+        self.count = count
+        self._props = self._property_indices(engine, class_name)
+        self._flags = self._lib.SetterFlags_AvoidFullRecalc
+
+    @staticmethod
+    def _property_indices(engine: OpenDSSDirect, class_name: str) -> dict[str, int]:
+        engine.Circuit.SetActiveClass(class_name)
+        engine.ActiveClass.First()
+        names = engine.CktElement.AllPropertyNames()
+        return {name.lower(): k + 1 for k, name in enumerate(names)}
+
+    def set(self, prop: str, values: np.ndarray) -> None:
+        """Set property ``prop`` of every object of the batch to ``values`` (float64, C order)."""
+        if self.count == 0:
+            return
+        self._lib.Batch_SetFloat64Array(
+            self._ptrs,
+            self.count,
+            self._props[prop],
+            self._ffi.cast("double*", values.ctypes.data),
+            self._flags,
+        )
+
+    def dispose(self) -> None:
+        if self._owner is not None:
+            self._lib.Batch_Dispose(self._owner)
+            self._owner = None
+
+
+class OpenDSSEngine:
+    """A feeder compiled in its own OpenDSS context, with CPs and PV systems placed on it.
+
+    Sign convention: every power is in kW/kvar, positive = consumption for loads and CPs,
+    positive = generation for PV systems.
+
+    Args:
+        feeder: the feeder to compile.
+        devices: the CPs (added as single-phase ``Load`` model 1) and PV systems (added as
+            single-phase ``Generator`` model 1, unity power factor) to place on it.
+        max_iterations: OpenDSS's iteration limit per solve (its default is 15); the default
+            tolerance of 1e-4 is kept, which is accurate to about 3e-5 pu (DESIGN.md §8).
+
+    Raises:
+        FeederError: the feeder does not compile, or a device sits on an unknown bus or phase.
+    """
+
+    def __init__(
+        self, feeder: Feeder, devices: DevicePlacement | None = None, max_iterations: int = 15
+    ) -> None:
+        if max_iterations < 1:
+            raise ConfigError(f"max_iterations={max_iterations} must be at least 1")
+        self.feeder = feeder
+        self.devices = devices if devices is not None else DevicePlacement()
+        self._dss: OpenDSSDirect | None = _default_dss.NewContext()
+        self._dss.Basic.AllowChangeDir(False)
+        self._compile()
+        self._check_devices()
+        self._add_devices()
+        self._index_circuit()
+        self.dss.Solution.MaxIterations(max_iterations)
+
+    # ----------------------------------------------------------------------------- set up
+    @property
+    def dss(self) -> OpenDSSDirect:
+        """The engine's OpenDSS context (raises if the engine is closed)."""
+        if self._dss is None:
+            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
+        return self._dss
+
+    def _command(self, command: str) -> None:
+        try:
+            self.dss.Text.Command(command)
+        except self.dss.DSSException as exc:
+            raise FeederError(
+                f"feeder {self.feeder.name!r}: OpenDSS rejected {command!r}: {exc}"
+            ) from exc
+
+    def _compile(self) -> None:
+        for command in self.feeder.commands:
+            self._command(command)
+        if self.dss.Circuit.NumBuses() == 0:
+            raise FeederError(
+                f"feeder {self.feeder.name!r} built no circuit; its commands must create one "
+                "with 'New Circuit'"
+            )
+
+    def _check_devices(self) -> None:
+        buses = {b.lower() for b in self.dss.Circuit.AllBusNames()}
+        nodes = {n.lower() for n in self.dss.Circuit.AllNodeNames()}
+        for kind, specs in (("CP", self.devices.cps), ("PV", self.devices.pvs)):
+            for spec in specs:
+                if spec.bus.lower() not in buses:
+                    raise UnknownBusError(
+                        f"{kind} {spec.name!r}: bus {spec.bus!r} is not in feeder "
+                        f"{self.feeder.name!r} ({len(buses)} buses); list the valid buses with "
+                        f"`powertrip buses` or OpenDSSEngine(feeder).bus_names"
+                    )
+                if spec.node.lower() not in nodes:
+                    raise UnknownBusError(
+                        f"{kind} {spec.name!r}: bus {spec.bus!r} has no phase {spec.phase} in "
+                        f"feeder {self.feeder.name!r}"
+                    )
+        for spec in self.devices.cps:
+            missing = [p for p in (1, 2, 3) if f"{spec.bus}.{p}".lower() not in nodes]
+            if missing:
+                raise UnknownBusError(
+                    f"CP {spec.name!r}: bus {spec.bus!r} lacks phases {missing}; phase "
+                    "unbalance needs a three-phase bus"
+                )
+
+    def _add_devices(self) -> None:
+        n_load_before = self.dss.Loads.Count()
+        n_gen_before = self.dss.Generators.Count()
+        band = f"Vminpu={VMIN_PU} Vmaxpu={VMAX_PU}"
+        for k, spec in enumerate(self.devices.cps):
+            kv = self._phase_kv(spec)
+            self._command(
+                f"New Load.{CP_PREFIX}{k} Phases=1 Bus1={spec.node} kV={kv:.6g} kW=0 kvar=0 "
+                f"Model=1 {band}"
+            )
+        for k, spec in enumerate(self.devices.pvs):
+            kv = self._phase_kv(spec)
+            self._command(
+                f"New Generator.{PV_PREFIX}{k} Phases=1 Bus1={spec.node} kV={kv:.6g} kW=0 "
+                f"kvar=0 Model=1 {band}"
+            )
+        self._command("CalcVoltageBases")
+        self._n_load = n_load_before
+        self._load_batch = _Batch(self.dss, "Load", 0, n_load_before + self.devices.n_cp)
+        self._pv_batch = _Batch(self.dss, "Generator", n_gen_before, self.devices.n_pv)
+        # Scratch buffers reused every step: batch setters read straight from their memory.
+        self._load_p = np.zeros(n_load_before + self.devices.n_cp)
+        self._load_q = np.zeros(n_load_before + self.devices.n_cp)
+        self._pv_p = np.zeros(self.devices.n_pv)
+        self._pv_q = np.zeros(self.devices.n_pv)
+
+    def _phase_kv(self, spec: DeviceSpec) -> float:
+        self.dss.Circuit.SetActiveBus(spec.bus)
+        kv_base = self.dss.Bus.kVBase()
+        if not kv_base > 0.0:
+            raise FeederError(
+                f"bus {spec.bus!r} of feeder {self.feeder.name!r} has no voltage base; the "
+                "feeder must set VoltageBases and run CalcVoltageBases"
+            )
+        return float(kv_base)
+
+    def _index_circuit(self) -> None:
+        dss = self.dss
+        all_nodes = [n.lower() for n in dss.Circuit.AllNodeNames()]
+        position = {n: k for k, n in enumerate(all_nodes)}
+        load_names = dss.Loads.AllNames()[: self._n_load]
+        self.load_names: tuple[str, ...] = tuple(load_names)
+        load_nodes = []
+        for name in load_names:
+            dss.Circuit.SetActiveElement(f"Load.{name}")
+            load_nodes.append(dss.CktElement.BusNames()[0].lower())
+        self.load_nodes: tuple[str, ...] = tuple(load_nodes)
+
+        # LV nodes: every node whose base is below 1 kV (the source side is excluded).
+        base_v = np.empty(len(all_nodes))
+        for bus in dss.Circuit.AllBusNames():
+            dss.Circuit.SetActiveBus(bus)
+            kv = dss.Bus.kVBase()
+            for node in dss.Bus.Nodes():
+                base_v[position[f"{bus.lower()}.{node}"]] = kv * 1000.0
+        lv = np.flatnonzero(base_v < 1000.0)
+        self._lv_index = lv
+        self.node_names: tuple[str, ...] = tuple(all_nodes[k] for k in lv)
+        self.base_v: np.ndarray = base_v[lv]
+        self._inv_base_v = 1.0 / self.base_v
+        lv_buses = {n.rsplit(".", 1)[0] for n in self.node_names}
+        self.bus_names: tuple[str, ...] = tuple(
+            b for b in dss.Circuit.AllBusNames() if b.lower() in lv_buses
+        )
+        self._cp_bus_index = np.array(
+            [[position[f"{d.bus.lower()}.{p}"] for p in (1, 2, 3)] for d in self.devices.cps],
+            dtype=np.intp,
+        ).reshape(-1, 3)
+        self._cp_upstream = [self._upstream_line(d.bus) for d in self.devices.cps]
+        self._transformer_kva = self._first_transformer_kva()
+        self._alt = dss.to_dss_python().ActiveCircuit
+
+    def _upstream_line(self, bus: str) -> tuple[str, int]:
+        """The element feeding ``bus`` and its terminal at the bus (1-based)."""
+        dss = self.dss
+        for name in dss.Lines.AllNames():
+            dss.Lines.Name(name)
+            for terminal, end in ((2, dss.Lines.Bus2()), (1, dss.Lines.Bus1())):
+                if end.split(".")[0].lower() == bus.lower():
+                    return f"Line.{name}", terminal
+        raise FeederError(f"bus {bus!r} of feeder {self.feeder.name!r} has no line reaching it")
+
+    def _first_transformer_kva(self) -> float:
+        dss = self.dss
+        if dss.Transformers.Count() == 0:
+            return math.nan
+        dss.Transformers.First()
+        return float(dss.Transformers.kVA())
+
+    # ------------------------------------------------------------------------- hot path
+    @property
+    def n_loads(self) -> int:
+        """Number of residential (uncontrolled) loads."""
+        return self._n_load
+
+    def set_powers(
+        self,
+        load_p_kw: np.ndarray,
+        load_q_kvar: np.ndarray,
+        cp_p_kw: np.ndarray,
+        pv_p_kw: np.ndarray,
+    ) -> None:
+        """Dispatch every load, CP and PV system for the next solve (no matrix rebuild).
+
+        Args:
+            load_p_kw: (n_loads,) residential active power, kW, positive = consumption.
+            load_q_kvar: (n_loads,) residential reactive power, kvar.
+            cp_p_kw: (n_cp,) charging power of each CP, kW (unity power factor).
+            pv_p_kw: (n_pv,) AC output of each PV system, kW (unity power factor).
+        """
+        n = self._n_load
+        self._load_p[:n] = load_p_kw
+        self._load_q[:n] = load_q_kvar
+        self._load_p[n:] = cp_p_kw
+        self._load_batch.set("kw", self._load_p)
+        self._load_batch.set("kvar", self._load_q)
+        self._pv_p[:] = pv_p_kw
+        self._pv_batch.set("kw", self._pv_p)
+        self._pv_batch.set("kvar", self._pv_q)
+
+    def run_pf(self) -> tuple[bool, str | None]:
+        """Solve a snapshot power flow; report ``(converged, error)`` instead of raising."""
+        dss = self.dss
+        try:
+            dss.Solution.Solve()
+        except dss.DSSException as exc:
+            return False, f"OpenDSS error while solving: {exc}"
+        if not dss.Solution.Converged():
+            return False, (
+                f"power flow did not converge in {dss.Solution.Iterations()} iterations "
+                f"(max {dss.Solution.MaxIterations()})"
+            )
+        return True, None
+
+    def all_voltages(self) -> np.ndarray:
+        """(n_all_nodes,) complex phasors of every node in volts, one engine call."""
+        return np.asarray(self._alt.AllBusVolts).view(np.complex128)
+
+    def node_voltages(self) -> np.ndarray:
+        """(n_nodes,) phase-to-neutral magnitudes of the LV nodes, pu of :attr:`base_v`."""
+        return np.abs(self.all_voltages()[self._lv_index]) * self._inv_base_v
+
+    # -------------------------------------------------------------------- full readings
+    def cp_bus_phasors(self, volts: np.ndarray | None = None) -> np.ndarray:
+        """(n_cp, 3) complex phase voltages at the CP buses, volts."""
+        v = self.all_voltages() if volts is None else volts
+        return v[self._cp_bus_index]
+
+    def device_powers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Actual (cp_kw, pv_kw) after the last solve, read back from the engine."""
+        dss = self.dss
+        cp = np.empty(self.devices.n_cp)
+        for k in range(self.devices.n_cp):
+            dss.Circuit.SetActiveElement(f"Load.{CP_PREFIX}{k}")
+            cp[k] = dss.CktElement.Powers()[0]
+        pv = np.empty(self.devices.n_pv)
+        for k in range(self.devices.n_pv):
+            dss.Circuit.SetActiveElement(f"Generator.{PV_PREFIX}{k}")
+            pv[k] = -dss.CktElement.Powers()[0]
+        return cp, pv
+
+    def cp_bus_phase_powers(self) -> np.ndarray:
+        """(n_cp, 3) active power per phase entering each CP bus through its feeding line, kW."""
+        dss = self.dss
+        out = np.zeros((self.devices.n_cp, 3))
+        for k, (element, terminal) in enumerate(self._cp_upstream):
+            dss.Circuit.SetActiveElement(element)
+            powers = np.asarray(dss.CktElement.Powers())
+            n_cond = dss.CktElement.NumConductors()
+            p = powers[0::2].reshape(-1, n_cond)[terminal - 1][:3]
+            out[k, : p.size] = -p if terminal == 2 else p
+        return out
+
+    def transformer_loading_pct(self) -> float:
+        """Apparent power through the first transformer over its kVA rating, percent."""
+        if math.isnan(self._transformer_kva):
+            return math.nan
+        dss = self.dss
+        dss.Transformers.First()
+        dss.Circuit.SetActiveElement(f"Transformer.{dss.Transformers.Name()}")
+        powers = np.asarray(dss.CktElement.Powers())
+        n_cond = dss.CktElement.NumConductors()
+        pq = powers.reshape(-1, 2)[:n_cond]
+        s_kva = abs(complex(pq[:, 0].sum(), pq[:, 1].sum()))
+        return 100.0 * s_kva / self._transformer_kva
+
+    def losses_kw(self) -> float:
+        """Total active losses of the circuit, kW."""
+        return float(self.dss.Circuit.Losses()[0]) / 1000.0
+
+    def source_kw(self) -> float:
+        """Active power drawn from the source, kW (positive = import)."""
+        return -float(self.dss.Circuit.TotalPower()[0])
+
+    def state(self, converged: bool = True, error: str | None = None) -> GridState:
+        """Everything a controller or a metric needs from the last solve."""
+        if not converged:
+            nan = np.full
+            return GridState(
+                converged=False,
+                error=error,
+                v_pu=nan(len(self.node_names), np.nan),
+                v_cp_bus=nan((self.devices.n_cp, 3), np.nan, dtype=complex),
+                cp_kw=nan(self.devices.n_cp, np.nan),
+                pv_kw=nan(self.devices.n_pv, np.nan),
+                p_phase_cp_bus_kw=nan((self.devices.n_cp, 3), np.nan),
+                transformer_loading_pct=math.nan,
+                losses_kw=math.nan,
+                source_kw=math.nan,
+            )
+        volts = self.all_voltages()
+        cp_kw, pv_kw = self.device_powers()
+        return GridState(
+            converged=True,
+            error=None,
+            v_pu=np.abs(volts[self._lv_index]) * self._inv_base_v,
+            v_cp_bus=self.cp_bus_phasors(volts),
+            cp_kw=cp_kw,
+            pv_kw=pv_kw,
+            p_phase_cp_bus_kw=self.cp_bus_phase_powers(),
+            transformer_loading_pct=self.transformer_loading_pct(),
+            losses_kw=self.losses_kw(),
+            source_kw=self.source_kw(),
+        )
+
+    def solve(
+        self,
+        load_p_kw: np.ndarray,
+        load_q_kvar: np.ndarray,
+        cp_p_kw: np.ndarray,
+        pv_p_kw: np.ndarray,
+    ) -> GridState:
+        """Dispatch, solve and read the full state in one call (see :meth:`set_powers`)."""
+        self.set_powers(load_p_kw, load_q_kvar, cp_p_kw, pv_p_kw)
+        converged, error = self.run_pf()
+        return self.state(converged, error)
+
+    # ------------------------------------------------------------------------- tear down
+    def close(self) -> None:
+        """Free the engine's circuit; the engine cannot be used afterwards."""
+        if self._dss is None:
+            return
+        self._load_batch.dispose()
+        self._pv_batch.dispose()
+        try:
+            self._dss.Text.Command("Clear")
+        finally:
+            self._dss = None
+
+    def __enter__(self) -> OpenDSSEngine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser
+            pass

@@ -1,0 +1,54 @@
+"""Seeded, temporally correlated noise shared by the load and PV models.
+
+Every draw comes from the caller's :class:`numpy.random.Generator`; nothing here touches a
+global random state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import lfilter
+
+
+def ar1_normal(
+    rng: np.random.Generator, n_series: int, n_steps: int, correlation_steps: float
+) -> NDArray[np.float64]:
+    """Stationary Gaussian AR(1) series with zero mean and unit variance.
+
+    ``x[t] = phi * x[t-1] + sqrt(1 - phi**2) * e[t]`` with ``phi = exp(-1 / correlation_steps)``,
+    so the autocorrelation at lag ``L`` steps is ``exp(-L / correlation_steps)``; ``x[0]`` is
+    drawn from the stationary distribution. ``correlation_steps <= 0`` gives white noise.
+
+    Args:
+        rng: source of every draw (``n_series * n_steps`` standard normals).
+        n_series: number of independent series.
+        n_steps: length of each series.
+        correlation_steps: e-folding time of the autocorrelation, in steps.
+
+    Returns:
+        Array of shape ``(n_series, n_steps)``.
+    """
+    eps = rng.standard_normal((n_series, n_steps))
+    if correlation_steps <= 0 or n_steps < 2:
+        return eps
+    phi = float(np.exp(-1.0 / correlation_steps))
+    gain = float(np.sqrt(1.0 - phi * phi))
+    x0 = eps[:, :1]
+    rest, _ = lfilter([gain], [1.0, -phi], eps[:, 1:], axis=1, zi=phi * x0)
+    return np.concatenate([x0, np.asarray(rest, dtype=float)], axis=1)
+
+
+def lognormal_factor(
+    rng: np.random.Generator,
+    n_series: int,
+    n_steps: int,
+    sigma: float,
+    correlation_steps: float,
+) -> NDArray[np.float64]:
+    """Correlated multiplicative noise ``exp(sigma * x - sigma**2 / 2)`` with mean 1.
+
+    ``x`` is :func:`ar1_normal`; shape ``(n_series, n_steps)``, all values positive.
+    """
+    x = ar1_normal(rng, n_series, n_steps, correlation_steps)
+    return np.exp(sigma * x - 0.5 * sigma * sigma)

@@ -1,0 +1,225 @@
+"""Loading ENWL dataset feeders (DESIGN.md §3) from small fixture folders in the real format."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from opendssdirect import dss
+
+from powertrip_env.errors import FeederError
+from powertrip_env.grid.enwl import (
+    available_enwl_feeders,
+    enwl_feeder_dir,
+    load_enwl_feeder,
+)
+from powertrip_env.grid.feeder import Feeder
+
+DATA = Path(__file__).parent / "data" / "enwl"
+
+
+def solve(feeder: Feeder):  # type: ignore[no-untyped-def]
+    """Compile ``feeder`` in an engine of its own and run a snapshot power flow."""
+    ctx = dss.NewContext()
+    ctx.Basic.AllowChangeDir(False)
+    for command in feeder.commands:
+        ctx.Text.Command(command)
+    ctx.Solution.Solve()
+    return ctx
+
+
+def load_phases(ctx) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Load name -> the bus it sits on, as ``<bus>.<phase>``."""
+    out = {}
+    for name in ctx.Loads.AllNames():
+        ctx.Circuit.SetActiveElement(f"Load.{name}")
+        out[name] = ctx.CktElement.BusNames()[0]
+    return out
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """A writable copy of the fixture dataset, for the tests that break a file."""
+    root = tmp_path / "enwl"
+    shutil.copytree(DATA, root)
+    return root
+
+
+# --- Parsed feeders compile and solve -------------------------------------------------------
+
+
+def test_network_1_feeder_1_compiles_and_solves() -> None:
+    feeder = load_enwl_feeder(DATA, 1, 1)
+    assert feeder.name == "enwl_n1_f1"
+    assert "network_1" in feeder.description and "Feeder_1" in feeder.description
+    ctx = solve(feeder)
+    assert ctx.Solution.Converged()
+    # SourceBus + transformer LV bus 1 + buses 2..6
+    assert ctx.Circuit.NumBuses() == 7
+    assert ctx.Lines.Count() == 5
+    assert load_phases(ctx) == {"load1": "4.1", "load2": "6.2", "load3": "6.1"}
+    v_pu = ctx.Circuit.AllBusMagPu()
+    assert 0.9 < min(v_pu) and max(v_pu) < 1.1
+
+
+def test_other_folder_case_and_all_three_phases() -> None:
+    feeder = load_enwl_feeder(DATA, 14, 2)
+    assert feeder.name == "enwl_n14_f2"
+    assert "Network_14" in feeder.description and "feeder_2" in feeder.description
+    ctx = solve(feeder)
+    assert ctx.Solution.Converged()
+    assert ctx.Circuit.NumBuses() == 6
+    phases = load_phases(ctx)
+    assert len(phases) == 5
+    assert {bus.split(".")[1] for bus in phases.values()} == {"1", "2", "3"}
+    # the "~" continuation line carried Length=22 m onto LINE3
+    ctx.Lines.Name("line3")
+    assert ctx.Lines.Length() == pytest.approx(22.0)
+
+
+def test_voltage_bases_and_source_come_from_the_dataset() -> None:
+    ctx = solve(load_enwl_feeder(DATA, 1, 1))
+    ctx.Circuit.SetActiveBus("sourcebus")
+    assert ctx.Bus.kVBase() == pytest.approx(11 / 3**0.5, rel=1e-6)
+    assert ctx.Bus.puVmagAngle()[0] == pytest.approx(1.0, abs=1e-3)  # pu=1.00 at the source
+    ctx.Circuit.SetActiveBus("6")
+    assert ctx.Bus.kVBase() == pytest.approx(0.416 / 3**0.5, rel=1e-6)
+
+
+def test_loads_are_constant_pq_and_profile_free() -> None:
+    for net, fdr in [(1, 1), (14, 2)]:
+        loads = [c for c in load_enwl_feeder(DATA, net, fdr).commands if c.startswith("New Load")]
+        assert loads
+        for command in loads:
+            assert command.endswith("Model=1 Vminpu=0.5 Vmaxpu=1.5")
+            assert "daily=" not in command.lower()
+
+
+def test_no_command_references_load_shapes_or_windows_paths() -> None:
+    for net, fdr in [(1, 1), (14, 2)]:
+        for command in load_enwl_feeder(DATA, net, fdr).commands:
+            lowered = command.lower()
+            assert "loadshape" not in lowered
+            assert "monitor" not in lowered
+            assert "c:\\" not in lowered
+
+
+def test_feeder_does_not_depend_on_the_files_afterwards(dataset: Path) -> None:
+    feeder = load_enwl_feeder(dataset, 1, 1)
+    shutil.rmtree(dataset)
+    assert solve(feeder).Solution.Converged()
+
+
+def test_available_feeders_and_folder_lookup() -> None:
+    assert available_enwl_feeders(DATA) == {1: (1,), 14: (2,)}
+    assert enwl_feeder_dir(DATA, 14, 2).name == "feeder_2"
+
+
+# --- Folder errors --------------------------------------------------------------------------
+
+
+def test_missing_root(tmp_path: Path) -> None:
+    with pytest.raises(FeederError, match="does not exist"):
+        load_enwl_feeder(tmp_path / "nowhere", 1, 1)
+
+
+def test_missing_network_lists_the_networks_there() -> None:
+    with pytest.raises(FeederError, match=r"network_7 .*network folders there: 1, 14"):
+        load_enwl_feeder(DATA, 7, 1)
+
+
+def test_missing_feeder_lists_the_feeders_there() -> None:
+    with pytest.raises(FeederError, match=r"feeder_3 .*Network_14.*feeder folders there: 2"):
+        load_enwl_feeder(DATA, 14, 3)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True])
+def test_bad_numbers(bad: int) -> None:
+    with pytest.raises(FeederError, match="positive integer"):
+        load_enwl_feeder(DATA, bad, 1)
+
+
+def test_missing_required_file(dataset: Path) -> None:
+    (dataset / "network_1" / "Feeder_1" / "Lines.txt").unlink()
+    with pytest.raises(FeederError, match=r"Feeder_1 lacks Lines\.txt"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_load_shapes_and_monitors_are_not_required(dataset: Path) -> None:
+    folder = dataset / "network_1" / "Feeder_1"
+    (folder / "LoadShapes.txt").unlink()
+    (folder / "Monitors.txt").unlink()
+    assert solve(load_enwl_feeder(dataset, 1, 1)).Solution.Converged()
+
+
+# --- Parse errors name the file, the line and the text --------------------------------------
+
+
+def write_line(dataset: Path, file: str, line: str) -> None:
+    """Append ``line`` to ``file`` of network 1, feeder 1."""
+    path = dataset / "network_1" / "Feeder_1" / file
+    path.write_text(path.read_text() + line + "\n")
+
+
+def test_load_without_bus(dataset: Path) -> None:
+    write_line(dataset, "Loads.txt", "New Load.X Phases=1")
+    with pytest.raises(FeederError, match=r"Loads\.txt, line 4: 'New Load\.X Phases=1': no Bus1="):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+@pytest.mark.parametrize("bus", ["6.4", "6.0", "6", "6.1.2"])
+def test_load_phase_outside_1_to_3(dataset: Path, bus: str) -> None:
+    write_line(dataset, "Loads.txt", f"New Load.X Phases=1 Bus1={bus} kV=0.23 kW=1")
+    with pytest.raises(FeederError, match=rf"Loads\.txt, line 4: .*Bus1={bus}.*1\|2\|3|1\.\.3"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_unknown_statement_in_element_file(dataset: Path) -> None:
+    write_line(dataset, "Lines.txt", "New Capacitor.C1 Bus1=3 kvar=10")
+    with pytest.raises(FeederError, match=r"Lines\.txt, line 6: .*expected 'New Line\.<name>"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_unknown_statement_in_master(dataset: Path) -> None:
+    write_line(dataset, "Master.txt", "Frobnicate everything")
+    with pytest.raises(FeederError, match=r"Master\.txt, line 9: 'Frobnicate everything'"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_property_without_value(dataset: Path) -> None:
+    write_line(dataset, "Lines.txt", "New Line.LINE6 Bus1=6 Bus2=7 Linecode=4c_70 Length")
+    with pytest.raises(FeederError, match=r"line 6: .*expected key=value .* got 'Length'"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_undefined_line_code(dataset: Path) -> None:
+    write_line(dataset, "Lines.txt", "New Line.LINE6 Bus1=6 Bus2=7 Linecode=nope Length=5")
+    with pytest.raises(FeederError, match=r"Linecode='nope' is not defined in LineCode\.txt"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_duplicate_element(dataset: Path) -> None:
+    write_line(dataset, "Lines.txt", "New Line.line1 Bus1=6 Bus2=7 Linecode=4c_70 Length=5")
+    with pytest.raises(FeederError, match=r"already defined on line 1"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_master_without_source(dataset: Path) -> None:
+    master = dataset / "network_1" / "Feeder_1" / "Master.txt"
+    master.write_text(master.read_text().replace("Edit Vsource", "! Edit Vsource"))
+    with pytest.raises(FeederError, match=r"no 'Edit Vsource\.Source"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_master_not_redirecting_loads(dataset: Path) -> None:
+    master = dataset / "network_1" / "Feeder_1" / "Master.txt"
+    master.write_text(master.read_text().replace("Redirect Loads.txt", ""))
+    with pytest.raises(FeederError, match=r"never redirects Loads\.txt"):
+        load_enwl_feeder(dataset, 1, 1)
+
+
+def test_master_redirect_to_unknown_file(dataset: Path) -> None:
+    write_line(dataset, "Master.txt", "Redirect Extra.txt")
+    with pytest.raises(FeederError, match=r"line 9: 'Redirect Extra\.txt'.*LineCode\.txt"):
+        load_enwl_feeder(dataset, 1, 1)
