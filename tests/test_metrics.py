@@ -206,7 +206,7 @@ def test_energy_kwh_rejects_bad_dt(dt_h: float) -> None:
 
 
 def test_f_unbalance_is_sum_of_squares() -> None:
-    np.testing.assert_allclose(metrics.f_unbalance([[1.0, 2.0, 2.0], [0, 0, 0]]), [9.0, 0.0])
+    np.testing.assert_allclose(metrics.f_unbalance([[1.0, 2.0, 2.0], [0.0, 0.0, 0.0]]), [9.0, 0.0])
 
 
 def test_f_curtailment_is_sum_of_squared_curtailment() -> None:

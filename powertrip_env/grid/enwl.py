@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path, PureWindowsPath
 
 from powertrip_env.errors import FeederError
@@ -51,6 +52,7 @@ _LOAD_DROPPED_KEYS = _PROFILE_KEYS | {key.lower() for key, _ in CONSTANT_PQ}
 _IGNORED_MASTER_VERBS = frozenset(
     {"clear", "set", "solve", "calcvoltagebases", "calcv", "closedi", "show", "export", "plot"}
 )
+_IGNORED_LIST = ", ".join(sorted(_IGNORED_MASTER_VERBS))
 _IGNORED_MASTER_CLASSES = frozenset({"monitor", "energymeter"})
 
 #: One token: a run of plain characters, quoted strings and bracketed groups (``Buses=[a b]``).
@@ -113,7 +115,7 @@ def _pick_dir(folder: Path, prefix: str, number: int) -> Path:
 
 
 def _check_number(value: int, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise FeederError(f"{what}={value!r} must be a positive integer (folders are 1-based)")
 
 
@@ -189,6 +191,8 @@ def _logical_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def _parse(path: Path, line_no: int, text: str, *, props_required: bool) -> _Statement:
     tokens = _TOKEN.findall(_EQUALS.sub("=", text))
+    if not tokens:
+        raise FeederError(f"{path}, line {line_no}: {text!r}: expected an OpenDSS command")
     verb = tokens[0]
     target = tokens[1] if len(tokens) > 1 else ""
     props: list[tuple[str, str]] = []
@@ -247,7 +251,7 @@ def _read_master(files: dict[str, Path]) -> _Master:
         elif verb not in _IGNORED_MASTER_VERBS:
             raise FeederError(
                 f"{stmt.where()}: unknown statement; expected 'Edit Vsource.Source ...', "
-                f"'Redirect <file>' or a run-control command ({', '.join(sorted(_IGNORED_MASTER_VERBS))})"
+                f"'Redirect <file>' or a run-control command ({_IGNORED_LIST})"
             )
     master = files[MASTER_FILE.lower()]
     if source is None:
@@ -341,7 +345,9 @@ def _check_load_phase(stmt: _Statement) -> None:
             f"expected <bus>.<1|2|3>"
         )
     if nodes and (
-        len(nodes) != phases or any(n not in ("1", "2", "3") for n in nodes) or len(set(nodes)) != len(nodes)
+        len(nodes) != phases
+        or any(n not in ("1", "2", "3") for n in nodes)
+        or len(set(nodes)) != len(nodes)
     ):
         raise FeederError(
             f"{stmt.where()}: Bus1={bus!r}: a {phases}-phase load needs {phases} distinct "
@@ -397,7 +403,7 @@ def load_enwl_feeder(root: str | Path, network: int, feeder: int) -> Feeder:
             f"{', '.join(REQUIRED_FILES)} (found: {', '.join(sorted(files)) or 'nothing'})"
         )
     master = _read_master(files)
-    name = f"enwl_n{network}_f{feeder}"
+    name = f"enwl_n{int(network)}_f{int(feeder)}"
     circuit, source_kv = _circuit_command(name, master.source)
     elements, kvs = _element_commands(master)
     bases = " ".join(f"{kv:g}" for kv in sorted({source_kv, *kvs}, reverse=True))

@@ -1,0 +1,159 @@
+"""EV energy bookkeeping per charging point over a day (DESIGN.md §6).
+
+Sessions are aligned to the step grid: an EV arriving at ``arrival_h`` is plugged in from the
+first step that starts at or after it, and one leaving at ``departure_h`` is plugged in up to
+the last step that ends at or before it. Energy is capped at what the charger can deliver in
+that window, so that the EV energy guarantee is always feasible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from powertrip_env.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AlignedSession:
+    """One charging session on the step grid.
+
+    Attributes:
+        cp: index of the charging point.
+        start: first plugged-in step.
+        stop: first step after departure (exclusive).
+        energy_kwh: energy the EV asks for, capped at what the charger can deliver.
+    """
+
+    cp: int
+    start: int
+    stop: int
+    energy_kwh: float
+
+
+def align_sessions(
+    sessions_per_cp: tuple[tuple[tuple[float, float, float], ...], ...],
+    p_max_kw: np.ndarray,
+    dt_h: float,
+    n_steps: int,
+) -> tuple[AlignedSession, ...]:
+    """Align ``(arrival_h, departure_h, energy_kwh)`` sessions of each CP to the step grid.
+
+    Raises:
+        ConfigError: sessions of one CP overlap, or a departure is not after its arrival.
+    """
+    aligned: list[AlignedSession] = []
+    for cp, sessions in enumerate(sessions_per_cp):
+        last_stop = 0
+        for arrival_h, departure_h, energy_kwh in sorted(sessions):
+            if not departure_h > arrival_h:
+                raise ConfigError(
+                    f"CP {cp}: session departure_h={departure_h} is not after "
+                    f"arrival_h={arrival_h}"
+                )
+            start = max(0, math.ceil(arrival_h / dt_h - 1e-9))
+            stop = min(n_steps, math.floor(departure_h / dt_h + 1e-9))
+            if stop <= start or energy_kwh <= 0.0:
+                continue
+            if start < last_stop:
+                raise ConfigError(f"CP {cp}: sessions overlap at step {start}")
+            capped = min(float(energy_kwh), float(p_max_kw[cp]) * (stop - start) * dt_h)
+            aligned.append(AlignedSession(cp, start, stop, capped))
+            last_stop = stop
+    return tuple(aligned)
+
+
+class EVFleetState:
+    """Energy still owed to the EVs plugged into each CP, advanced step by step.
+
+    Args:
+        sessions: aligned sessions of every CP.
+        p_max_kw: (n_cp,) charger ratings, kW.
+        dt_h: step length, hours.
+        n_steps: steps in the horizon.
+        energy_guarantee: whether CP power is bounded below so every EV can still be charged
+            fully before it leaves (DESIGN.md §6); off is the seed formulation.
+    """
+
+    def __init__(
+        self,
+        sessions: tuple[AlignedSession, ...],
+        p_max_kw: np.ndarray,
+        dt_h: float,
+        n_steps: int,
+        energy_guarantee: bool,
+    ) -> None:
+        self.sessions = sessions
+        self.p_max_kw = np.asarray(p_max_kw, dtype=float)
+        self.dt_h = dt_h
+        self.n_steps = n_steps
+        self.energy_guarantee = energy_guarantee
+        n_cp = self.p_max_kw.size
+        #: (n_cp, n_steps) index of the session plugged in at each step, -1 when none.
+        self.session_at = np.full((n_cp, n_steps), -1, dtype=np.intp)
+        for k, s in enumerate(sessions):
+            self.session_at[s.cp, s.start : s.stop] = k
+        self.requested_kwh = np.array([s.energy_kwh for s in sessions])
+        self.reset()
+
+    def reset(self) -> None:
+        self.remaining_kwh = self.requested_kwh.copy()
+
+    def plugged(self, t: int) -> np.ndarray:
+        """(n_cp,) whether an EV is plugged in at step ``t``."""
+        return self.session_at[:, t] >= 0
+
+    def bounds(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) CP power bounds at step ``t``, kW.
+
+        upper = min(charger max, energy still needed / dt) while plugged in, else 0;
+        lower = max(0, (E_remaining - P_max * (t_dep - t - dt)) / dt) with the guarantee, else 0.
+        """
+        idx = self.session_at[:, t]
+        plugged = idx >= 0
+        remaining = np.where(plugged, self.remaining_kwh[np.maximum(idx, 0)], 0.0)
+        upper = np.minimum(self.p_max_kw, remaining / self.dt_h)
+        lower = np.zeros_like(upper)
+        if self.energy_guarantee:
+            stops = np.array(
+                [self.sessions[i].stop if i >= 0 else t + 1 for i in idx], dtype=float
+            )
+            after_h = (stops - t - 1) * self.dt_h
+            lower = np.maximum(0.0, (remaining - self.p_max_kw * after_h) / self.dt_h)
+        # Rounding can leave lower a hair above upper; the guarantee never asks for more.
+        lower = np.minimum(lower, upper)
+        return np.where(plugged, lower, 0.0), np.where(plugged, upper, 0.0)
+
+    def time_to_departure_h(self, t: int) -> np.ndarray:
+        """(n_cp,) hours until the plugged-in EV leaves (0 when none is plugged in)."""
+        idx = self.session_at[:, t]
+        stops = np.array([self.sessions[i].stop if i >= 0 else t for i in idx], dtype=float)
+        return (stops - t) * self.dt_h
+
+    def remaining_at(self, t: int) -> np.ndarray:
+        """(n_cp,) energy still owed to the plugged-in EV, kWh (0 when none)."""
+        idx = self.session_at[:, t]
+        return np.where(idx >= 0, self.remaining_kwh[np.maximum(idx, 0)], 0.0)
+
+    def deliver(self, t: int, cp_kw: np.ndarray) -> None:
+        """Book the energy delivered during step ``t`` at powers ``cp_kw``."""
+        idx = self.session_at[:, t]
+        for cp, i in enumerate(idx):
+            if i >= 0:
+                self.remaining_kwh[i] = max(0.0, self.remaining_kwh[i] - cp_kw[cp] * self.dt_h)
+
+    def unserved_kwh(self) -> np.ndarray:
+        """(n_cp,) energy requested but not delivered, summed over each CP's sessions, kWh."""
+        out = np.zeros(self.p_max_kw.size)
+        for s, rem in zip(self.sessions, self.remaining_kwh, strict=True):
+            out[s.cp] += rem
+        return out
+
+    def requested_per_cp_kwh(self) -> np.ndarray:
+        """(n_cp,) energy requested over the day per CP, kWh."""
+        out = np.zeros(self.p_max_kw.size)
+        for s in self.sessions:
+            out[s.cp] += s.energy_kwh
+        return out

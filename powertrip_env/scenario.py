@@ -1,0 +1,161 @@
+"""A scenario-day: feeder + devices + seeded day profiles (DESIGN.md §2, §5).
+
+``build_scenario(config, seed)`` is the one place where a seed becomes profiles. The seed is
+split with :class:`numpy.random.SeedSequence` into independent streams for the loads, the PV
+systems and the EVs, so changing one source (say ENWL loads instead of demandlib) leaves the
+others' draws unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from powertrip_env import profiles as prof
+from powertrip_env.config import ScenarioConfig
+from powertrip_env.errors import ConfigError
+from powertrip_env.ev import AlignedSession, align_sessions
+from powertrip_env.grid.devices import DevicePlacement
+from powertrip_env.grid.feeder import Feeder
+
+
+@dataclass(frozen=True)
+class DayProfiles:
+    """Per-step inputs of one day (rows are steps).
+
+    Attributes:
+        dt_h: step length, hours.
+        load_p_kw: (n_steps, n_loads) residential active power, kW (positive = consumption),
+            in the engine's load order.
+        load_q_kvar: (n_steps, n_loads) residential reactive power, kvar.
+        pv_available_kw: (n_steps, n_pv) AC power each PV system could feed in, kW.
+    """
+
+    dt_h: float
+    load_p_kw: np.ndarray
+    load_q_kvar: np.ndarray
+    pv_available_kw: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.load_p_kw.shape[0])
+
+    @property
+    def hours(self) -> np.ndarray:
+        """(n_steps,) start of each step, hours after midnight."""
+        return np.arange(self.n_steps) * self.dt_h
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything one simulated day needs (no OpenDSS state)."""
+
+    config: ScenarioConfig
+    seed: int
+    feeder: Feeder
+    profiles: DayProfiles
+    sessions: tuple[AlignedSession, ...]
+
+    @property
+    def devices(self) -> DevicePlacement:
+        return self.config.devices
+
+
+def _count_loads(feeder: Feeder) -> int:
+    from powertrip_env.grid.engine import OpenDSSEngine
+
+    with OpenDSSEngine(feeder) as engine:
+        return engine.n_loads
+
+
+def build_scenario(
+    config: ScenarioConfig, seed: int, *, n_loads: int | None = None, feeder: Feeder | None = None
+) -> Scenario:
+    """Draw the day profiles of ``config`` from ``seed``.
+
+    Args:
+        config: the scenario.
+        seed: one integer; every random draw of the day descends from it.
+        n_loads: number of residential loads of the feeder (compiled to count when omitted).
+        feeder: the built feeder (built from ``config.feeder`` when omitted).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    feeder = feeder or config.feeder.build()
+    n_loads = _count_loads(feeder) if n_loads is None else n_loads
+    pc = config.profiles
+    grid = prof.DayGrid(pc.resolution_min)
+    date = prof.representative_date(pc.season, pc.day_type)
+    load_rng, pv_rng, ev_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)
+    )
+    devices = config.devices
+
+    if pc.load_source == "demandlib":
+        load_p = prof.household_load_kw(load_rng, grid, date, n_loads)
+    else:
+        table = prof.load_enwl_load_profiles(str(pc.enwl_load_file))
+        load_p = prof.assign_enwl_profiles(load_rng, table, n_loads, grid)
+    load_q = prof.reactive_power_kvar(load_p, pc.load_power_factor)
+
+    kwp = np.array([d.p_max_kw for d in devices.pvs])
+    if devices.n_pv == 0:
+        pv = np.zeros((0, grid.n_steps))
+    elif pc.pv_source == "pvlib":
+        pv = prof.pv_available_kw(
+            pv_rng, grid, date, kwp, latitude_deg=feeder.latitude_deg,
+            longitude_deg=feeder.longitude_deg,
+        )
+    else:
+        table = prof.load_enwl_pv_profiles(str(pc.enwl_pv_file))
+        pv = prof.scale_enwl_pv(pv_rng, table, kwp, grid)
+
+    cp_kw = np.array([d.p_max_kw for d in devices.cps])
+    raw_sessions = _ev_sessions(config, ev_rng, grid, date, cp_kw)
+    sessions = align_sessions(raw_sessions, cp_kw, grid.dt_h, grid.n_steps)
+
+    profiles = DayProfiles(
+        dt_h=grid.dt_h,
+        load_p_kw=np.ascontiguousarray(load_p.T),
+        load_q_kvar=np.ascontiguousarray(load_q.T),
+        pv_available_kw=np.ascontiguousarray(pv.T),
+    )
+    return Scenario(config=config, seed=int(seed), feeder=feeder, profiles=profiles,
+                    sessions=sessions)
+
+
+def _ev_sessions(
+    config: ScenarioConfig,
+    rng: np.random.Generator,
+    grid: prof.DayGrid,
+    date: object,
+    cp_kw: np.ndarray,
+) -> tuple[tuple[tuple[float, float, float], ...], ...]:
+    """``(arrival_h, departure_h, energy_kwh)`` sessions of each CP."""
+    kind = config.ev.sessions
+    if kind == "enwl":
+        table = prof.load_enwl_ev_profiles(str(config.ev.enwl_ev_file))
+        requests = prof.assign_enwl_profiles(rng, table, len(cp_kw), grid)
+        return tuple(_runs_as_sessions(row, grid.dt_h) for row in requests)
+    per_cp = prof.sample_sessions(
+        rng, n_cps=len(cp_kw), charger_kw=cp_kw, day_type=config.profiles.day_type, mix=kind
+    )
+    return tuple(
+        tuple((s.arrival_h, s.departure_h, s.energy_kwh) for s in sessions) for sessions in per_cp
+    )
+
+
+def _runs_as_sessions(request_kw: np.ndarray, dt_h: float) -> tuple[tuple[float, float, float], ...]:
+    """Turn a charging-power request profile into sessions: one per run of non-zero requests.
+
+    Each run becomes a session plugged in over the run, owing the run's energy. Under no
+    control the EV then charges at full power until done, which front-loads the ENWL shape.
+    """
+    on = np.concatenate([[False], request_kw > 1e-9, [False]])
+    edges = np.flatnonzero(np.diff(on.astype(np.int8)))
+    out = []
+    for start, stop in zip(edges[0::2], edges[1::2], strict=True):
+        energy = float(request_kw[start:stop].sum() * dt_h)
+        out.append((start * dt_h, stop * dt_h, energy))
+    return tuple(out)

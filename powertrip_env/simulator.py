@@ -1,0 +1,311 @@
+"""The day simulator: steps a scenario-day under any controller (DESIGN.md §2, §6, §7).
+
+A controller is anything with ``act(state: SimState) -> np.ndarray`` returning the decision
+vector ``x = [P_CP_1..n_cp, P_PV_1..n_pv]`` in kW. The simulator clips ``x`` into the step's
+bounds (CP between its guaranteed minimum and its request, PV between 0 and its availability),
+solves the power flow, books the EV energy and records every DESIGN.md §7 metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from powertrip_env import metrics
+from powertrip_env.errors import PowerFlowError
+from powertrip_env.ev import EVFleetState
+from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.state import GridState
+from powertrip_env.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class SimState:
+    """What a controller sees before deciding step ``t`` (all powers in kW).
+
+    Attributes:
+        t: step index in the day.
+        hour: start of the step, hours after midnight.
+        dt_h: step length, hours.
+        lower_kw: (n_cp + n_pv,) lower bounds of the decision vector.
+        upper_kw: (n_cp + n_pv,) upper bounds of the decision vector.
+        plugged: (n_cp,) whether an EV is plugged in.
+        remaining_kwh: (n_cp,) energy still owed to the plugged-in EV.
+        time_to_departure_h: (n_cp,) hours until the plugged-in EV leaves.
+        pv_available_kw: (n_pv,) PV availability.
+        load_p_kw: (n_loads,) residential active power this step (fixed, uncontrolled).
+        load_q_kvar: (n_loads,) residential reactive power this step.
+        previous: grid state after the previous step (``None`` at the first step).
+    """
+
+    t: int
+    hour: float
+    dt_h: float
+    lower_kw: np.ndarray
+    upper_kw: np.ndarray
+    plugged: np.ndarray
+    remaining_kwh: np.ndarray
+    time_to_departure_h: np.ndarray
+    pv_available_kw: np.ndarray
+    load_p_kw: np.ndarray
+    load_q_kvar: np.ndarray
+    previous: GridState | None
+
+    @property
+    def n_cp(self) -> int:
+        return int(self.plugged.size)
+
+
+class Controller(Protocol):
+    """The policy interface every baseline and agent shares."""
+
+    def act(self, state: SimState) -> np.ndarray:
+        """Decision vector ``[P_CP..., P_PV...]`` in kW for the step ``state`` describes."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did: the applied setpoints, the grid state and the step's metrics."""
+
+    x_kw: np.ndarray
+    grid: GridState
+    metrics: dict[str, float]
+
+
+def unbalance_at_cp_buses(grid: GridState, index: str) -> np.ndarray:
+    """(n_cp,) the unbalance index that drives f1 (``pui``, ``vuf`` or ``power``), percent."""
+    if index == "pui":
+        return metrics.pui(np.abs(grid.v_cp_bus))
+    if index == "vuf":
+        return metrics.vuf(grid.v_cp_bus)
+    return metrics.power_unbalance(grid.p_phase_cp_bus_kw)
+
+
+class FeederSimulator:
+    """Steps one scenario-day on its own OpenDSS engine.
+
+    Args:
+        scenario: feeder, devices and day profiles.
+        engine: an engine already built for ``scenario`` (one is built when omitted); the
+            simulator closes it in :meth:`close`.
+    """
+
+    def __init__(self, scenario: Scenario, engine: OpenDSSEngine | None = None) -> None:
+        self.scenario = scenario
+        self.engine = engine or OpenDSSEngine(scenario.feeder, scenario.devices)
+        devices = scenario.devices
+        self.n_cp, self.n_pv = devices.n_cp, devices.n_pv
+        self.cp_p_max_kw = np.array([d.p_max_kw for d in devices.cps])
+        self.profiles = scenario.profiles
+        self.n_steps = self.profiles.n_steps
+        self.dt_h = self.profiles.dt_h
+        self.ev = EVFleetState(
+            scenario.sessions,
+            self.cp_p_max_kw,
+            self.dt_h,
+            self.n_steps,
+            scenario.config.ev.energy_guarantee,
+        )
+        self.unbalance_index = scenario.config.objective.unbalance_index
+        self.reset()
+
+    # ---------------------------------------------------------------------------- stepping
+    def reset(self) -> SimState:
+        """Back to the start of the day; EVs owe their full energy again."""
+        self.t = 0
+        self.ev.reset()
+        self.last_grid: GridState | None = None
+        return self.observe()
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.n_steps
+
+    def bounds(self, t: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) of the decision vector at step ``t`` (the current step by default)."""
+        t = self.t if t is None else t
+        cp_lo, cp_hi = self.ev.bounds(t)
+        pv_hi = self.profiles.pv_available_kw[t]
+        return np.concatenate([cp_lo, np.zeros(self.n_pv)]), np.concatenate([cp_hi, pv_hi])
+
+    def observe(self) -> SimState:
+        """The controller's view of the current step."""
+        t = min(self.t, self.n_steps - 1)
+        lower, upper = self.bounds(t)
+        return SimState(
+            t=self.t,
+            hour=t * self.dt_h,
+            dt_h=self.dt_h,
+            lower_kw=lower,
+            upper_kw=upper,
+            plugged=self.ev.plugged(t),
+            remaining_kwh=self.ev.remaining_at(t),
+            time_to_departure_h=self.ev.time_to_departure_h(t),
+            pv_available_kw=self.profiles.pv_available_kw[t],
+            load_p_kw=self.profiles.load_p_kw[t],
+            load_q_kvar=self.profiles.load_q_kvar[t],
+            previous=self.last_grid,
+        )
+
+    def clip(self, x_kw: np.ndarray) -> np.ndarray:
+        """Validate a decision vector and clip it into the current step's bounds.
+
+        Raises:
+            ValueError: wrong shape, or NaN/infinite entries.
+        """
+        x = np.asarray(x_kw, dtype=float)
+        if x.shape != (self.n_cp + self.n_pv,):
+            raise ValueError(
+                f"setpoints must have shape ({self.n_cp + self.n_pv},) = "
+                f"[{self.n_cp} CP kW, {self.n_pv} PV kW], got {x.shape}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"setpoints must be finite numbers of kW, got {x.tolist()}")
+        lower, upper = self.bounds()
+        return np.clip(x, lower, upper)
+
+    def step(self, x_kw: np.ndarray) -> StepResult:
+        """Apply setpoints (clipped into bounds), solve, book EV energy, advance one step.
+
+        A power flow that does not converge is recorded (``converged = 0``) rather than
+        raised; the EV energy is still booked at the setpoints.
+        """
+        if self.done:
+            raise PowerFlowError("the day is over; call reset() before stepping again")
+        t = self.t
+        x = self.clip(x_kw)
+        available = self.profiles.pv_available_kw[t]
+        grid = self.engine.solve(
+            self.profiles.load_p_kw[t],
+            self.profiles.load_q_kvar[t],
+            x[: self.n_cp],
+            x[self.n_cp :],
+        )
+        request = self.bounds(t)[1][: self.n_cp]
+        self.ev.deliver(t, x[: self.n_cp])
+        record = self._metrics(t, x, request, available, grid)
+        self.last_grid = grid
+        self.t += 1
+        return StepResult(x_kw=x, grid=grid, metrics=record)
+
+    # ---------------------------------------------------------------------------- metrics
+    def _metrics(
+        self,
+        t: int,
+        x: np.ndarray,
+        request: np.ndarray,
+        available: np.ndarray,
+        grid: GridState,
+    ) -> dict[str, float]:
+        cp_kw, pv_kw = x[: self.n_cp], x[self.n_cp :]
+        row: dict[str, Any] = {"step": t, "hour": t * self.dt_h, "converged": grid.converged}
+        v_mag = np.abs(grid.v_cp_bus)
+        pui = metrics.pui(v_mag)
+        vuf = metrics.vuf(grid.v_cp_bus)
+        p_unb = metrics.power_unbalance(grid.p_phase_cp_bus_kw)
+        f1_index = {"pui": pui, "vuf": vuf, "power": p_unb}[self.unbalance_index]
+        row["f1"] = float(metrics.f_unbalance(f1_index))
+        row["f2"] = float(metrics.f_curtailment(available, pv_kw))
+        for k, spec in enumerate(self.scenario.devices.cps):
+            row[f"pui_{spec.name}"] = float(pui[k])
+            row[f"vuf_{spec.name}"] = float(vuf[k])
+            row[f"power_unbalance_{spec.name}"] = float(p_unb[k])
+            row[f"cp_kw_{spec.name}"] = float(cp_kw[k])
+            row[f"cp_request_kw_{spec.name}"] = float(request[k])
+        v_min, v_max = metrics.voltage_extremes(grid.v_pu)
+        row["v_min_pu"] = float(v_min)
+        row["v_max_pu"] = float(v_max)
+        row["voltage_drop_pu"] = float(metrics.voltage_drop(grid.v_pu))
+        v_nominal = grid.v_pu * self.engine.base_v / 230.0
+        row["n_outside_uk_statutory"] = int(
+            metrics.count_outside(v_nominal, metrics.UK_STATUTORY_LIMITS_PU)
+        )
+        row["n_outside_en50160"] = int(metrics.count_outside(v_nominal, metrics.EN50160_LIMITS_PU))
+        row["pv_available_kw"] = float(available.sum())
+        row["pv_kw"] = float(pv_kw.sum())
+        row["pv_curtailed_kw"] = float(metrics.curtailment_kw(available, pv_kw).sum())
+        row["cp_kw"] = float(cp_kw.sum())
+        row["cp_request_kw"] = float(request.sum())
+        row["load_kw"] = float(self.profiles.load_p_kw[t].sum())
+        row["transformer_loading_pct"] = grid.transformer_loading_pct
+        row["losses_kw"] = grid.losses_kw
+        return row
+
+    # ------------------------------------------------------------------------------- days
+    def run(self, controller: Controller, progress: Any = None) -> DayResult:
+        """Run the whole day under ``controller``; ``progress(t)`` is called after each step."""
+        self.reset()
+        rows = []
+        worst_v: np.ndarray | None = None
+        worst_min = np.inf
+        while not self.done:
+            result = self.step(controller.act(self.observe()))
+            rows.append(result.metrics)
+            if result.grid.converged and result.metrics["v_min_pu"] < worst_min:
+                worst_min = result.metrics["v_min_pu"]
+                worst_v = result.grid.v_pu.copy()
+            if progress is not None:
+                progress(self.t)
+        return DayResult(
+            steps=pd.DataFrame(rows),
+            worst_v_pu=worst_v,
+            ev_requested_kwh=self.ev.requested_per_cp_kwh(),
+            ev_unserved_kwh=self.ev.unserved_kwh(),
+            dt_h=self.dt_h,
+        )
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> FeederSimulator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+@dataclass
+class DayResult:
+    """A simulated day: one row of metrics per step plus day-level EV and voltage facts."""
+
+    steps: pd.DataFrame
+    worst_v_pu: np.ndarray | None
+    ev_requested_kwh: np.ndarray
+    ev_unserved_kwh: np.ndarray
+    dt_h: float
+
+    def summary(self) -> dict[str, float]:
+        """Day totals and extremes of every DESIGN.md §7 metric."""
+        s = self.steps
+        dt = self.dt_h
+        pui_cols = [c for c in s.columns if c.startswith("pui_")]
+        vuf_cols = [c for c in s.columns if c.startswith("vuf_")]
+        available_kwh = float(s["pv_available_kw"].sum() * dt)
+        used_kwh = float(s["pv_kw"].sum() * dt)
+        return {
+            "steps": len(s),
+            "converged_steps": int(s["converged"].sum()),
+            "f1_total": float(s["f1"].sum()),
+            "f2_total": float(s["f2"].sum()),
+            "pui_max_pct": float(s[pui_cols].max().max()),
+            "pui_mean_pct": float(s[pui_cols].mean().mean()),
+            "vuf_max_pct": float(s[vuf_cols].max().max()),
+            "v_min_pu": float(s["v_min_pu"].min()),
+            "v_max_pu": float(s["v_max_pu"].max()),
+            "voltage_drop_max_pu": float(s["voltage_drop_pu"].max()),
+            "n_outside_uk_statutory": int(s["n_outside_uk_statutory"].sum()),
+            "n_outside_en50160": int(s["n_outside_en50160"].sum()),
+            "pv_available_kwh": available_kwh,
+            "pv_used_kwh": used_kwh,
+            "pv_curtailed_kwh": available_kwh - used_kwh,
+            "pv_usage_efficiency": float(metrics.pv_usage_efficiency(available_kwh, used_kwh)),
+            "ev_requested_kwh": float(self.ev_requested_kwh.sum()),
+            "ev_delivered_kwh": float(s["cp_kw"].sum() * dt),
+            "ev_unserved_kwh": float(self.ev_unserved_kwh.sum()),
+            "transformer_loading_max_pct": float(s["transformer_loading_pct"].max()),
+            "losses_kwh": float(s["losses_kw"].sum() * dt),
+        }
