@@ -1,0 +1,46 @@
+"""PowerTrip: smart control of EV charging and rooftop PV on real LV feeders.
+
+Layers (DESIGN.md §2), each importing only downward: ``grid`` (the only OpenDSS code) <
+``profiles``, ``metrics`` < ``scenario``, ``simulator`` < ``env``.
+
+Registered Gymnasium ids (vector reward; use ``mo_gymnasium.make`` or ``gymnasium.make``):
+
+* ``powertrip/PowerTrip-v0``: the default scenario with the EV energy guarantee;
+* ``powertrip/PowerTripSeed-v0``: the seed formulation (no energy guarantee).
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+__version__ = "0.1.0"
+
+__all__ = ["PowerTripEnv", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    # The env pulls in OpenDSS; import it on first use so `import powertrip_env` stays light.
+    if name == "PowerTripEnv":
+        from powertrip_env.env import PowerTripEnv
+
+        return PowerTripEnv
+    raise AttributeError(f"module 'powertrip_env' has no attribute {name!r}")
+
+
+def _register() -> None:
+    # The vector reward is MO-Gymnasium's convention; Gymnasium's passive checker expects a
+    # scalar and would warn on every step, so it is disabled for these ids.
+    for env_id, kwargs in (
+        ("powertrip/PowerTrip-v0", {}),
+        ("powertrip/PowerTripSeed-v0", {"energy_guarantee": False}),
+    ):
+        if env_id not in registry:
+            register(
+                id=env_id,
+                entry_point="powertrip_env.env:PowerTripEnv",
+                kwargs=kwargs,
+                disable_env_checker=True,
+            )
+
+
+_register()

@@ -93,8 +93,11 @@ class EVFleetState:
         n_cp = self.p_max_kw.size
         #: (n_cp, n_steps) index of the session plugged in at each step, -1 when none.
         self.session_at = np.full((n_cp, n_steps), -1, dtype=np.intp)
+        #: (n_cp, n_steps) first step after the plugged-in EV leaves (the step itself if none).
+        self.stop_at = np.tile(np.arange(n_steps, dtype=float), (n_cp, 1))
         for k, s in enumerate(sessions):
             self.session_at[s.cp, s.start : s.stop] = k
+            self.stop_at[s.cp, s.start : s.stop] = s.stop
         self.requested_kwh = np.array([s.energy_kwh for s in sessions])
         self.reset()
 
@@ -117,10 +120,7 @@ class EVFleetState:
         upper = np.minimum(self.p_max_kw, remaining / self.dt_h)
         lower = np.zeros_like(upper)
         if self.energy_guarantee:
-            stops = np.array(
-                [self.sessions[i].stop if i >= 0 else t + 1 for i in idx], dtype=float
-            )
-            after_h = (stops - t - 1) * self.dt_h
+            after_h = np.maximum(self.stop_at[:, t] - t - 1, 0.0) * self.dt_h
             lower = np.maximum(0.0, (remaining - self.p_max_kw * after_h) / self.dt_h)
         # Rounding can leave lower a hair above upper; the guarantee never asks for more.
         lower = np.minimum(lower, upper)
@@ -128,9 +128,7 @@ class EVFleetState:
 
     def time_to_departure_h(self, t: int) -> np.ndarray:
         """(n_cp,) hours until the plugged-in EV leaves (0 when none is plugged in)."""
-        idx = self.session_at[:, t]
-        stops = np.array([self.sessions[i].stop if i >= 0 else t for i in idx], dtype=float)
-        return (stops - t) * self.dt_h
+        return (self.stop_at[:, t] - t) * self.dt_h
 
     def remaining_at(self, t: int) -> np.ndarray:
         """(n_cp,) energy still owed to the plugged-in EV, kWh (0 when none)."""

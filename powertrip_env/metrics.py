@@ -175,17 +175,22 @@ def voltage_extremes(v_pu: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     return np.asarray(v.min(axis=-1)), np.asarray(v.max(axis=-1))
 
 
-def voltage_drop(v_pu: npt.ArrayLike) -> FloatArray:
-    """Voltage drop ``1 - min(v_pu)`` over the last axis, in pu (negative = all buses above 1).
+def voltage_drop(v_pu: npt.ArrayLike, v_ref_pu: npt.ArrayLike = 1.0) -> FloatArray:
+    """Voltage drop ``v_ref - min(v_pu)`` over the last axis, in pu.
+
+    With the default ``v_ref_pu = 1`` this is DESIGN.md's ``1 - Vmin``; the simulator passes
+    the voltage at the transformer's LV terminals, so that the figure is the drop across the
+    feeder itself (a feeder fed at 1.05 pu would otherwise show a negative "drop").
 
     Args:
         v_pu: voltage magnitudes, shape ``(..., n)`` with ``n >= 1``, pu.
+        v_ref_pu: reference voltage, broadcastable to ``(...)``, pu.
 
     Returns:
-        Shape ``(...)``, pu.
+        Shape ``(...)``, pu (negative = every bus above the reference).
     """
     v_min, _ = voltage_extremes(v_pu)
-    return np.asarray(1.0 - v_min)
+    return np.asarray(np.asarray(v_ref_pu, dtype=float) - v_min)
 
 
 def _check_limits(limits: tuple[float, float]) -> tuple[float, float]:

@@ -20,6 +20,14 @@ from powertrip_env.grid.devices import DevicePlacement
 from powertrip_env.grid.feeder import Feeder
 
 
+#: Session mixes of ``ev.sessions``: fleet (midday) and home (evening) sessions, or one kind.
+_SESSION_MIX = {
+    "mixed": prof.EVSessionModel(),
+    "home": prof.EVSessionModel(fleet_probability_weekday=0.0, fleet_probability_weekend=0.0),
+    "fleet": prof.EVSessionModel(home_probability_weekday=0.0, home_probability_weekend=0.0),
+}
+
+
 @dataclass(frozen=True)
 class DayProfiles:
     """Per-step inputs of one day (rows are steps).
@@ -109,7 +117,7 @@ def build_scenario(
         )
     else:
         table = prof.load_enwl_pv_profiles(str(pc.enwl_pv_file))
-        pv = prof.scale_enwl_pv(pv_rng, table, kwp, grid)
+        pv = prof.scale_enwl_pv(prof.assign_enwl_profiles(pv_rng, table, devices.n_pv, grid), kwp)
 
     cp_kw = np.array([d.p_max_kw for d in devices.cps])
     raw_sessions = _ev_sessions(config, ev_rng, grid, date, cp_kw)
@@ -138,8 +146,9 @@ def _ev_sessions(
         table = prof.load_enwl_ev_profiles(str(config.ev.enwl_ev_file))
         requests = prof.assign_enwl_profiles(rng, table, len(cp_kw), grid)
         return tuple(_runs_as_sessions(row, grid.dt_h) for row in requests)
+    model = _SESSION_MIX[kind]
     per_cp = prof.sample_sessions(
-        rng, n_cps=len(cp_kw), charger_kw=cp_kw, day_type=config.profiles.day_type, mix=kind
+        rng, n_cps=len(cp_kw), charger_kw=cp_kw, day_type=config.profiles.day_type, model=model
     )
     return tuple(
         tuple((s.arrival_h, s.departure_h, s.energy_kwh) for s in sessions) for sessions in per_cp

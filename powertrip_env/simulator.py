@@ -219,7 +219,9 @@ class FeederSimulator:
         v_min, v_max = metrics.voltage_extremes(grid.v_pu)
         row["v_min_pu"] = float(v_min)
         row["v_max_pu"] = float(v_max)
-        row["voltage_drop_pu"] = float(metrics.voltage_drop(grid.v_pu))
+        secondary = self.engine.secondary_index
+        v_ref = float(grid.v_pu[secondary].mean()) if secondary.size else 1.0
+        row["voltage_drop_pu"] = float(metrics.voltage_drop(grid.v_pu, v_ref))
         v_nominal = grid.v_pu * self.engine.base_v / 230.0
         row["n_outside_uk_statutory"] = int(
             metrics.count_outside(v_nominal, metrics.UK_STATUTORY_LIMITS_PU)
@@ -236,13 +238,19 @@ class FeederSimulator:
         return row
 
     # ------------------------------------------------------------------------------- days
-    def run(self, controller: Controller, progress: Any = None) -> DayResult:
-        """Run the whole day under ``controller``; ``progress(t)`` is called after each step."""
+    def run(
+        self, controller: Controller, progress: Any = None, steps: int | None = None
+    ) -> DayResult:
+        """Run the day (or its first ``steps``) under ``controller``.
+
+        ``progress(t)`` is called after each step.
+        """
         self.reset()
+        n_steps = self.n_steps if steps is None else min(int(steps), self.n_steps)
         rows = []
         worst_v: np.ndarray | None = None
         worst_min = np.inf
-        while not self.done:
+        while self.t < n_steps:
             result = self.step(controller.act(self.observe()))
             rows.append(result.metrics)
             if result.grid.converged and result.metrics["v_min_pu"] < worst_min:

@@ -230,6 +230,7 @@ class OpenDSSEngine:
         ).reshape(-1, 3)
         self._cp_upstream = [self._upstream_line(d.bus) for d in self.devices.cps]
         self._transformer_kva = self._first_transformer_kva()
+        self.secondary_index = self._secondary_nodes(position)
         self._alt = dss.to_dss_python().ActiveCircuit
 
     def _upstream_line(self, bus: str) -> tuple[str, int]:
@@ -241,6 +242,17 @@ class OpenDSSEngine:
                 if end.split(".")[0].lower() == bus.lower():
                     return f"Line.{name}", terminal
         raise FeederError(f"bus {bus!r} of feeder {self.feeder.name!r} has no line reaching it")
+
+    def _secondary_nodes(self, position: dict[str, int]) -> np.ndarray:
+        """Indices into :attr:`node_names` of the first transformer's LV terminal phases."""
+        dss = self.dss
+        if dss.Transformers.Count() == 0:
+            return np.zeros(0, dtype=np.intp)
+        dss.Transformers.First()
+        dss.Circuit.SetActiveElement(f"Transformer.{dss.Transformers.Name()}")
+        bus = dss.CktElement.BusNames()[-1].split(".")[0].lower()
+        lv = {n: k for k, n in enumerate(self.node_names)}
+        return np.array([lv[f"{bus}.{p}"] for p in (1, 2, 3) if f"{bus}.{p}" in lv], dtype=np.intp)
 
     def _first_transformer_kva(self) -> float:
         dss = self.dss
@@ -355,23 +367,33 @@ class OpenDSSEngine:
         return -float(self.dss.Circuit.TotalPower()[0])
 
     def state(self, converged: bool = True, error: str | None = None) -> GridState:
-        """Everything a controller or a metric needs from the last solve."""
+        """Everything a controller or a metric needs from the last solve.
+
+        CP and PV powers are the dispatched setpoints: the devices are constant-PQ inside
+        [VMIN_PU, VMAX_PU], so they draw exactly that (:meth:`device_powers` reads them back;
+        a test holds the two together). Losses follow from the power balance, which costs
+        nothing, where OpenDSS's ``Circuit.Losses`` costs as much as a solve.
+        """
+        n_cp, n_pv = self.devices.n_cp, self.devices.n_pv
         if not converged:
             nan = np.full
             return GridState(
                 converged=False,
                 error=error,
                 v_pu=nan(len(self.node_names), np.nan),
-                v_cp_bus=nan((self.devices.n_cp, 3), np.nan, dtype=complex),
-                cp_kw=nan(self.devices.n_cp, np.nan),
-                pv_kw=nan(self.devices.n_pv, np.nan),
-                p_phase_cp_bus_kw=nan((self.devices.n_cp, 3), np.nan),
+                v_cp_bus=nan((n_cp, 3), np.nan, dtype=complex),
+                cp_kw=nan(n_cp, np.nan),
+                pv_kw=nan(n_pv, np.nan),
+                p_phase_cp_bus_kw=nan((n_cp, 3), np.nan),
                 transformer_loading_pct=math.nan,
                 losses_kw=math.nan,
                 source_kw=math.nan,
             )
         volts = self.all_voltages()
-        cp_kw, pv_kw = self.device_powers()
+        cp_kw = self._load_p[self._n_load :].copy()
+        pv_kw = self._pv_p.copy()
+        source_kw = self.source_kw()
+        demand_kw = float(self._load_p.sum() - pv_kw.sum())
         return GridState(
             converged=True,
             error=None,
@@ -381,8 +403,8 @@ class OpenDSSEngine:
             pv_kw=pv_kw,
             p_phase_cp_bus_kw=self.cp_bus_phase_powers(),
             transformer_loading_pct=self.transformer_loading_pct(),
-            losses_kw=self.losses_kw(),
-            source_kw=self.source_kw(),
+            losses_kw=source_kw - demand_kw,
+            source_kw=source_kw,
         )
 
     def solve(

@@ -54,7 +54,9 @@ def read_enwl_profile_csv(path: str | Path) -> NDArray[np.float64]:
     try:
         frame = pd.read_csv(file, header=None, encoding="utf-8-sig", skip_blank_lines=True)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ProfileError(f"ENWL profile file {str(file)!r} could not be read as CSV: {err}") from err
+        raise ProfileError(
+            f"ENWL profile file {str(file)!r} could not be read as CSV: {err}"
+        ) from err
     frame = frame.dropna(axis=1, how="all")
     if frame.shape[0] != ENWL_N_STEPS or frame.shape[1] == 0:
         raise ProfileError(
@@ -106,8 +108,6 @@ def assign_enwl_profiles(
     """
     arr = np.asarray(profiles, dtype=float)
     if arr.ndim != 2 or arr.shape[1] != ENWL_N_STEPS:
-        raise ConfigError(
-            f"profiles have shape {arr.shape}; expected (n_profiles, {ENWL_N_STEPS})"
-        )
+        raise ConfigError(f"profiles have shape {arr.shape}; expected (n_profiles, {ENWL_N_STEPS})")
     columns = choose_columns(rng, arr.shape[0], n)
     return resample_mean(arr[columns], ENWL_RESOLUTION_MIN, grid.resolution_min)

@@ -19,6 +19,9 @@ Synthetic model (:func:`pv_available_kw`), at one-minute mid-points, averaged in
 
 So: zero while the sun is down, never above the system's kWp, a clear July day in Manchester
 peaks at about 0.75 kWp for a south-facing 35-degree roof.
+
+The day's steps are UK clock time (:mod:`~powertrip_env.profiles.timegrid`); the physics uses
+the true instants, so a site elsewhere gets the right sun at UK clock times.
 """
 
 from __future__ import annotations
@@ -34,13 +37,10 @@ import pvlib
 from numpy.typing import ArrayLike, NDArray
 
 from powertrip_env.errors import ConfigError
+from powertrip_env.grid.feeder import ENWL_LATITUDE_DEG, ENWL_LONGITUDE_DEG
 from powertrip_env.profiles.enwl import read_enwl_profile_csv
 from powertrip_env.profiles.noise import lognormal_factor
 from powertrip_env.profiles.timegrid import MINUTES_PER_DAY, TIMEZONE, DayGrid, check_date
-
-#: Manchester, where the ENWL networks are (DESIGN.md §5); same as the grid's Feeder default.
-ENWL_LATITUDE_DEG = 53.48
-ENWL_LONGITUDE_DEG = -2.24
 
 Sky = Literal["sampled", "clear", "mixed", "overcast"]
 SKY_CLASSES: tuple[str, ...] = ("clear", "mixed", "overcast")
@@ -117,35 +117,22 @@ class PVModel:
                 f"sky_probabilities={self.sky_probabilities} must be 3 non-negative numbers "
                 "(clear, mixed, overcast) summing to 1"
             )
-        checks = {
-            "tilt_sd_deg": self.tilt_sd_deg >= 0,
-            "azimuth_sd_deg": self.azimuth_sd_deg >= 0,
-            "gamma_pdc_per_c": -0.02 <= self.gamma_pdc_per_c <= 0,
-            "losses_percent": 0 <= self.losses_percent < 100,
-            "inverter_efficiency": 0 < self.inverter_efficiency <= 1,
-            "dc_ac_ratio": 1 <= self.dc_ac_ratio <= 3,
-            "albedo": 0 <= self.albedo <= 1,
-            "cloud_cycle_min": self.cloud_cycle_min >= 2,
-            "cloud_noise_sigma": self.cloud_noise_sigma >= 0,
-            "system_lag_max_min": 0 <= self.system_lag_max_min <= 60,
-            "system_noise_sigma": self.system_noise_sigma >= 0,
-        }
-        allowed = {
-            "tilt_sd_deg": ">= 0",
-            "azimuth_sd_deg": ">= 0",
-            "gamma_pdc_per_c": "in [-0.02, 0] per degC",
-            "losses_percent": "in [0, 100)",
-            "inverter_efficiency": "in (0, 1]",
-            "dc_ac_ratio": "in [1, 3]",
-            "albedo": "in [0, 1]",
-            "cloud_cycle_min": ">= 2 minutes",
-            "cloud_noise_sigma": ">= 0",
-            "system_lag_max_min": "in [0, 60] minutes",
-            "system_noise_sigma": ">= 0",
-        }
-        for name, ok in checks.items():
+        checks = (
+            ("tilt_sd_deg", self.tilt_sd_deg >= 0, ">= 0"),
+            ("azimuth_sd_deg", self.azimuth_sd_deg >= 0, ">= 0"),
+            ("gamma_pdc_per_c", -0.02 <= self.gamma_pdc_per_c <= 0, "in [-0.02, 0] per degC"),
+            ("losses_percent", 0 <= self.losses_percent < 100, "in [0, 100)"),
+            ("inverter_efficiency", 0 < self.inverter_efficiency <= 1, "in (0, 1]"),
+            ("dc_ac_ratio", 1 <= self.dc_ac_ratio <= 3, "in [1, 3]"),
+            ("albedo", 0 <= self.albedo <= 1, "in [0, 1]"),
+            ("cloud_cycle_min", self.cloud_cycle_min >= 2, ">= 2 minutes"),
+            ("cloud_noise_sigma", self.cloud_noise_sigma >= 0, ">= 0"),
+            ("system_lag_max_min", 0 <= self.system_lag_max_min <= 60, "in [0, 60] minutes"),
+            ("system_noise_sigma", self.system_noise_sigma >= 0, ">= 0"),
+        )
+        for name, ok, allowed in checks:
             if not ok:
-                raise ConfigError(f"{name}={getattr(self, name)} must be {allowed[name]}")
+                raise ConfigError(f"{name}={getattr(self, name)} must be {allowed}")
 
 
 def _as_kwp(kwp: ArrayLike) -> NDArray[np.float64]:
@@ -383,7 +370,5 @@ def scale_enwl_pv(
         if not 0.0 < peak_per_kwp <= 1.0:
             raise ConfigError(f"peak_per_kwp={peak_per_kwp} must be in (0, 1]")
         peak = arr.max(axis=1) if arr.shape[1] else np.zeros(ratings.size)
-        scale = np.divide(
-            ratings * peak_per_kwp, peak, out=np.zeros_like(ratings), where=peak > 0
-        )
+        scale = np.divide(ratings * peak_per_kwp, peak, out=np.zeros_like(ratings), where=peak > 0)
     return np.minimum(arr * scale[:, None], ratings[:, None])

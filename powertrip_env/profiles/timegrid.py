@@ -114,9 +114,7 @@ class DayGrid:
         return resample_mean(values, BASE_RESOLUTION_MIN, self.resolution_min)
 
 
-def resample_mean(
-    values: NDArray[np.float64], from_min: int, to_min: int
-) -> NDArray[np.float64]:
+def resample_mean(values: NDArray[np.float64], from_min: int, to_min: int) -> NDArray[np.float64]:
     """Change the step length of per-step mean powers along the last axis, keeping energy.
 
     Coarser steps take the mean of the finer steps they contain; finer steps repeat the value
@@ -133,7 +131,9 @@ def resample_mean(
     """
     arr = np.asarray(values, dtype=float)
     if from_min <= 0 or to_min <= 0:
-        raise ConfigError(f"step lengths must be positive; got from_min={from_min}, to_min={to_min}")
+        raise ConfigError(
+            f"step lengths must be positive; got from_min={from_min}, to_min={to_min}"
+        )
     if from_min == to_min:
         return arr.copy()
     if to_min % from_min == 0:
@@ -200,7 +200,11 @@ def representative_date(season: str, day_type: str, year: int = DEFAULT_YEAR) ->
     """
     season = check_season(season)
     day_type = check_day_type(day_type)
-    if isinstance(year, bool) or not isinstance(year, (int, np.integer)) or not 1900 <= year <= 2100:
+    if (
+        isinstance(year, bool)
+        or not isinstance(year, (int, np.integer))
+        or not 1900 <= year <= 2100
+    ):
         raise ConfigError(f"year={year!r} is not an integer in [1900, 2100]")
     anchor = dt.date(int(year), 7 if season == "summer" else 1, 15)
     monday = anchor - dt.timedelta(days=anchor.weekday())

@@ -1,0 +1,115 @@
+"""``powertrip simulate``: a day on the feeder under no control, with its figures (DESIGN.md §1.1).
+
+Writes ``runs/<run-id>/`` with ``config.json``, ``results.parquet`` (one row per controller x
+timestep), ``summary.json``, ``figures/*.png`` and ``report.md``, and prints a summary table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from baselines.no_control import NoControl
+from experiments import runs
+from powertrip_env.config import ScenarioConfig, load_scenario_config
+from powertrip_env.scenario import build_scenario
+from powertrip_env.simulator import Controller, DayResult, FeederSimulator
+
+
+@dataclass(frozen=True)
+class SimulateArgs:
+    """Arguments of ``powertrip simulate``."""
+
+    scenario: str | None = None
+    """Scenario YAML; the shipped default (embedded feeder, 3 CPs, 12 PVs) when omitted."""
+    seed: int = 0
+    """Seed of the day's profiles."""
+    steps: int | None = None
+    """Simulate only the first N steps (a short horizon, for quick checks)."""
+    out: str = "runs"
+    """Folder under which the run folder is created."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def run_day(
+    sim: FeederSimulator, controller: Controller, label: str, steps: int | None, progress: bool
+) -> DayResult:
+    """Run ``controller`` over the day (or its first ``steps``) with an optional progress bar."""
+    n = sim.n_steps if steps is None else min(steps, sim.n_steps)
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(), disable=not progress, transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=n)
+        return sim.run(controller, progress=lambda t: bar.update(task, completed=t), steps=n)
+
+
+def summary_table(title: str, summaries: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    for label in summaries:
+        table.add_column(label, justify="right")
+    keys = next(iter(summaries.values())).keys()
+    for key in keys:
+        cells = []
+        for summary in summaries.values():
+            value = summary[key]
+            cells.append(f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row(key, *cells)
+    return table
+
+
+def write_day_figures(
+    results: dict[str, DayResult], sim: FeederSimulator, figures_dir: Path
+) -> list[Path]:
+    """The study's figures for one or more controllers on the same scenario-day."""
+    from experiments import figures
+    from experiments.feeder_drawing import node_distances_m
+
+    feeder = sim.scenario.feeder
+    distances = node_distances_m(feeder, sim.engine.node_names)
+    cp_names = [d.name for d in sim.scenario.devices.cps]
+    return [
+        figures.plot_unbalance(results, figures_dir),
+        figures.plot_voltage_drop(
+            results, figures_dir, distances, node_names=sim.engine.node_names,
+            base_v=float(sim.engine.base_v[0]),
+        ),
+        figures.plot_pv_usage(results, figures_dir),
+        figures.plot_ev_energy(results, figures_dir, cp_names),
+    ]
+
+
+def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
+    """Run the no-control study and return its run folder."""
+    config = config or load_scenario_config(args.scenario)
+    console = Console()
+    scenario = build_scenario(config, args.seed)
+    run_dir = Path(args.out) / runs.make_run_id("simulate", scenario.feeder.name, args.seed)
+    runs.write_json(
+        run_dir / "config.json",
+        runs.run_metadata(config.to_dict(), args.seed, command="simulate", steps=args.steps),
+    )
+    with FeederSimulator(scenario) as sim:
+        result = run_day(sim, NoControl(), "no control", args.steps, args.progress)
+        frame = result.steps.assign(controller="no_control")
+        runs.write_parquet(run_dir / "results.parquet", frame)
+        summary = result.summary()
+        runs.write_json(run_dir / "summary.json", {"no_control": summary})
+        paths = write_day_figures({"no control": result}, sim, run_dir / "figures")
+    table = summary_table(f"No control, {scenario.feeder.name}, seed {args.seed}",
+                          {"no control": summary})
+    console.print(table)
+    report = [f"# No-control day: {scenario.feeder.name}, seed {args.seed}", ""]
+    report += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+               for k, v in summary.items()]
+    report.insert(2, "| metric | no control |\n|---|---|")
+    report += ["", *[f"![{p.stem}](figures/{p.name})" for p in paths]]
+    runs.write_text(run_dir / "report.md", "\n".join(report) + "\n")
+    console.print(f"run folder: {run_dir}")
+    return run_dir

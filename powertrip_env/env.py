@@ -1,0 +1,271 @@
+"""The PowerTrip Gymnasium environment with a vector reward (MO-Gymnasium convention)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from powertrip_env import metrics
+from powertrip_env.config import ScenarioConfig, load_scenario_config
+from powertrip_env.errors import ConfigError
+from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.scenario import Scenario, build_scenario
+from powertrip_env.simulator import FeederSimulator, SimState, StepResult
+
+#: Reward of a step whose power flow failed: worse than any feasible normalised cost.
+FAILURE_COST = 10.0
+_DAY_CACHE = 8
+
+
+def objective_refs(sim: FeederSimulator) -> tuple[float, float]:
+    """Per-day normalisation references (DESIGN.md §6).
+
+    F1_ref = the largest no-control f1(t) of the day (one OpenDSS no-control pass);
+    F2_ref = the largest sum_p available_p(t)^2 of the day (full curtailment). Each is at
+    least a tiny positive number so that a day without EVs or sun still normalises.
+    """
+    from baselines.no_control import NoControl  # a baseline, used only as the reference
+
+    f1 = sim.run(NoControl()).steps["f1"].to_numpy()
+    sim.reset()
+    f1_ref = float(np.nanmax(f1)) if f1.size else 0.0
+    f2_ref = float((sim.profiles.pv_available_kw**2).sum(axis=1).max())
+    return max(f1_ref, 1e-9), max(f2_ref, 1e-9)
+
+
+class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Smart control of EV charging points and PV inverters on a real LV feeder.
+
+    ## Description
+    Each episode is one day on an OpenDSS model of an LV feeder (default: the IEEE European
+    LV Test Feeder = ENWL network 1, feeder 1) with EV charging points (CPs) and rooftop PV.
+    At every step the agent sets each CP's charging power and each PV system's output; the
+    residential loads are fixed by the day's profiles. Two costs conflict: phase unbalance at
+    the CP buses (f1) and PV curtailment (f2) (DESIGN.md §6).
+
+    ## Action Space
+    ``Box(0, 1, (n_cp + n_pv,), float32)``: for each CP, the fraction of its range between the
+    guaranteed minimum (EV energy guarantee) and its request; for each PV system, the fraction
+    of its availability. Values outside [0, 1] are clipped; NaN or infinite values raise
+    ``ValueError``; a wrong shape raises ``ValueError``.
+
+    ## Observation Space
+    ``Box(float32)``, every entry clipped into its bounds:
+
+    | index | meaning | unit | bounds |
+    |---|---|---|---|
+    | 0, 1 | time of day as sin, cos | - | [-1, 1] |
+    | per CP (5 each) | plugged in flag, energy remaining, time to departure, request, guaranteed minimum | -, kWh, h, kW, kW | [0, 1], [0, 100], [0, 24], [0, 50], [0, 50] |
+    | per PV | availability | kW | [0, 50] |
+    | per CP bus (3 each) | phase-to-neutral voltage a, b, c at the last step | pu | [0, 2] |
+    | 3 | net load per phase of the feeder (loads + CPs - PV) at this step, before control | kW | [-1e4, 1e4] |
+    | per CP bus | unbalance index at the last step | % | [0, 100] |
+
+    ## Rewards
+    A float32 vector of 2: ``-[f1 / F1_ref, f2 / F2_ref]`` (negated normalised costs; RL
+    maximises). F1_ref is the day's largest no-control f1, F2_ref its largest full-curtailment
+    f2. Raw f1 (%^2) and f2 (kW^2) and every DESIGN.md §7 metric are in ``info``. A step whose
+    power flow fails earns ``-[10, 10]``. Scalarise with ``mo_gymnasium.wrappers.LinearReward``.
+
+    ## Starting State
+    Midnight of a day drawn from ``self.np_random`` (or ``options["day_seed"]``), EVs owing
+    their full session energy.
+
+    ## Episode End
+    Truncated after the day's last step; terminated when a power flow does not converge
+    (``info["termination_reason"]`` says why).
+
+    ## Arguments
+    ``config``: a :class:`ScenarioConfig`, a YAML path, or ``None`` for the default scenario;
+    ``energy_guarantee``: override of ``config.ev.energy_guarantee`` (``False`` is the seed
+    formulation); ``day_seed``: fix every episode to one day (else drawn per reset).
+    ``reset(options={"day_seed": int})`` chooses the day of one episode.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012 - Gymnasium's convention
+
+    def __init__(
+        self,
+        config: ScenarioConfig | str | None = None,
+        energy_guarantee: bool | None = None,
+        day_seed: int | None = None,
+    ) -> None:
+        self._init_args = (config, energy_guarantee, day_seed)
+        cfg = config if isinstance(config, ScenarioConfig) else load_scenario_config(config)
+        if energy_guarantee is not None:
+            from dataclasses import replace
+
+            cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=bool(energy_guarantee)))
+        if day_seed is not None and (not isinstance(day_seed, int) or day_seed < 0):
+            raise ConfigError(f"day_seed={day_seed!r} must be a non-negative integer or None")
+        self.config = cfg
+        self.day_seed = day_seed
+        self.feeder = cfg.feeder.build()
+        self.engine = OpenDSSEngine(self.feeder, cfg.devices)
+        self.n_cp, self.n_pv = cfg.devices.n_cp, cfg.devices.n_pv
+        self._days: OrderedDict[int, tuple[Scenario, tuple[float, float]]] = OrderedDict()
+
+        n_act = self.n_cp + self.n_pv
+        self.action_space = spaces.Box(0.0, 1.0, shape=(n_act,), dtype=np.float32)
+        low, high = self._observation_bounds()
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self.reward_dim = 2
+        self.reward_space = spaces.Box(
+            low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32
+        )
+        self.sim: FeederSimulator | None = None
+        self.refs = (1.0, 1.0)
+
+    # ------------------------------------------------------------------------ spaces
+    def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lo: list[float] = [-1.0, -1.0]
+        hi: list[float] = [1.0, 1.0]
+        for _ in range(self.n_cp):
+            lo += [0.0, 0.0, 0.0, 0.0, 0.0]
+            hi += [1.0, 100.0, 24.0, 50.0, 50.0]
+        lo += [0.0] * self.n_pv
+        hi += [50.0] * self.n_pv
+        lo += [0.0] * (3 * self.n_cp)
+        hi += [2.0] * (3 * self.n_cp)
+        lo += [-1e4] * 3
+        hi += [1e4] * 3
+        lo += [0.0] * self.n_cp
+        hi += [100.0] * self.n_cp
+        return np.array(lo, dtype=np.float32), np.array(hi, dtype=np.float32)
+
+    def _observation(self, state: SimState) -> np.ndarray:
+        angle = 2.0 * np.pi * state.hour / 24.0
+        lo_cp, hi_cp = state.lower_kw[: self.n_cp], state.upper_kw[: self.n_cp]
+        per_cp = np.stack(
+            [state.plugged.astype(float), state.remaining_kwh, state.time_to_departure_h,
+             hi_cp, lo_cp], axis=1,
+        ).ravel()
+        if state.previous is not None and state.previous.converged:
+            v_cp = (np.abs(state.previous.v_cp_bus) / self.engine.base_v[0]).ravel()
+            from powertrip_env.simulator import unbalance_at_cp_buses
+
+            unb = unbalance_at_cp_buses(state.previous, self.config.objective.unbalance_index)
+        else:
+            v_cp = np.ones(3 * self.n_cp)
+            unb = np.zeros(self.n_cp)
+        obs = np.concatenate(
+            [[np.sin(angle), np.cos(angle)], per_cp, state.pv_available_kw, v_cp,
+             self._net_load_per_phase(state), unb]
+        )
+        return np.clip(obs, self.observation_space.low, self.observation_space.high).astype(
+            np.float32
+        )
+
+    def _net_load_per_phase(self, state: SimState) -> np.ndarray:
+        out = np.zeros(3)
+        np.add.at(out, self._load_phase, state.load_p_kw)
+        np.add.at(out, self._cp_phase, state.upper_kw[: self.n_cp])
+        np.add.at(out, self._pv_phase, -state.pv_available_kw)
+        return out
+
+    @property
+    def _load_phase(self) -> np.ndarray:
+        return np.array([int(n.rsplit(".", 1)[1]) - 1 for n in self.engine.load_nodes])
+
+    @property
+    def _cp_phase(self) -> np.ndarray:
+        return np.array([d.phase - 1 for d in self.config.devices.cps], dtype=int)
+
+    @property
+    def _pv_phase(self) -> np.ndarray:
+        return np.array([d.phase - 1 for d in self.config.devices.pvs], dtype=int)
+
+    # ------------------------------------------------------------------------- days
+    def _day(self, seed: int) -> tuple[Scenario, tuple[float, float]]:
+        if seed in self._days:
+            self._days.move_to_end(seed)
+            return self._days[seed]
+        scenario = build_scenario(
+            self.config, seed, n_loads=self.engine.n_loads, feeder=self.feeder
+        )
+        sim = FeederSimulator(scenario, engine=self.engine)
+        refs = objective_refs(sim)
+        self._days[seed] = (scenario, refs)
+        if len(self._days) > _DAY_CACHE:
+            self._days.popitem(last=False)
+        return scenario, refs
+
+    # ----------------------------------------------------------------------- gym API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"day_seed"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; allowed: ['day_seed']")
+        if "day_seed" in options:
+            day_seed = int(options["day_seed"])
+        elif self.day_seed is not None:
+            day_seed = self.day_seed
+        else:
+            day_seed = int(self.np_random.integers(0, 2**31 - 1))
+        scenario, self.refs = self._day(day_seed)
+        self.sim = FeederSimulator(scenario, engine=self.engine)
+        state = self.sim.reset()
+        info = {"day_seed": day_seed, "f1_ref": self.refs[0], "f2_ref": self.refs[1]}
+        return self._observation(state), info
+
+    def action_to_setpoints(self, action: np.ndarray, state: SimState) -> np.ndarray:
+        """Map fractions in [0, 1] (clipped) to setpoints in kW within the step's bounds."""
+        a = np.asarray(action, dtype=float)
+        if a.shape != self.action_space.shape:
+            raise ValueError(
+                f"action must have shape {self.action_space.shape}, got {a.shape}"
+            )
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action must be finite fractions in [0, 1], got {a.tolist()}")
+        a = np.clip(a, 0.0, 1.0)
+        return state.lower_kw + a * (state.upper_kw - state.lower_kw)
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
+        if self.sim is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        if self.sim.done:
+            raise gym.error.ResetNeeded("the day is over; call reset()")
+        state = self.sim.observe()
+        x = self.action_to_setpoints(action, state)
+        result = self.sim.step(x)
+        return self._transition(result)
+
+    def _transition(
+        self, result: StepResult
+    ) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
+        assert self.sim is not None
+        info: dict[str, Any] = dict(result.metrics)
+        info["setpoints_kw"] = result.x_kw
+        if not result.grid.converged:
+            info["termination_reason"] = result.grid.error
+            reward = np.full(2, -FAILURE_COST, dtype=np.float32)
+            obs = self._observation(self.sim.observe())
+            return obs, reward, True, False, info
+        f = np.array([result.metrics["f1"], result.metrics["f2"]])
+        f_norm = metrics.normalise(f, np.array(self.refs))
+        reward = np.clip(metrics.objectives_to_reward(f_norm), -FAILURE_COST, 0.0)
+        info["f_norm"] = f_norm
+        truncated = self.sim.done
+        obs = self._observation(self.sim.observe())
+        return obs, reward.astype(np.float32), False, truncated, info
+
+    def close(self) -> None:
+        if getattr(self, "engine", None) is not None and self.engine._dss is not None:
+            self.engine.close()
+        super().close()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by rebuilding from the constructor arguments (no OpenDSS state travels)."""
+        return (type(self), self._init_args)
