@@ -17,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Annotation
+from matplotlib.transforms import Bbox
 
-from experiments.figures import PHASE_COLOURS, PHASE_LETTERS, save_figure
+from experiments.figures import DPI, PHASE_COLOURS, PHASE_LETTERS, save_figure
 from powertrip_env.errors import FeederError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.feeder import Feeder
@@ -237,13 +241,72 @@ def read_bus_coords(csv_path: Path | str) -> dict[str, tuple[float, float]]:
         return {row["bus"].lower(): (float(row["x_m"]), float(row["y_m"])) for row in reader}
 
 
+#: Label positions tried around a marker, in order: (x, y) direction of the offset.
+_LABEL_SIDES = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
+_HA = {1: "left", 0: "center", -1: "right"}
+_VA = {1: "bottom", 0: "center", -1: "top"}
+
+
+def _overlap_px2(box: Bbox, others: list[Bbox]) -> float:
+    """Total area (pixels²) that ``box`` shares with ``others``."""
+    total = 0.0
+    for other in others:
+        common = Bbox.intersection(box, other)
+        total += 0.0 if common is None else common.width * common.height
+    return total
+
+
+def _place_labels(ax: Axes, texts: list[str], xy: npt.NDArray[np.float64]) -> None:
+    """Label each point at the first side (of :data:`_LABEL_SIDES`) that covers nothing.
+
+    Devices sit metres apart at the feeder's end, so fixed offsets make labels collide;
+    this greedy search keeps each label off every marker and every label already placed
+    (or, if every side collides, takes the side that collides least).
+    """
+    fig = ax.get_figure()
+    assert isinstance(fig, Figure)  # an Axes made by add_subplot always has one
+    fig.draw_without_rendering()
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    half = 8.0  # half a marker, pixels
+    taken = [
+        Bbox.from_bounds(x - half, y - half, 2 * half, 2 * half)
+        for x, y in ax.transData.transform(xy)
+    ]
+    for text, point in zip(texts, xy, strict=True):
+        best: tuple[float, Annotation, Bbox] | None = None
+        for sx, sy in _LABEL_SIDES:
+            label = ax.annotate(
+                text,
+                tuple(point),
+                xytext=(6 * sx, 5 * sy),
+                textcoords="offset points",
+                ha=_HA[sx],
+                va=_VA[sy],
+                fontsize=7,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                zorder=4,
+            )
+            box = label.get_window_extent(renderer)
+            cost = _overlap_px2(box, taken)
+            if best is not None and cost >= best[0]:
+                label.remove()
+                continue
+            if best is not None:
+                best[1].remove()
+            best = (cost, label, box)
+            if cost == 0.0:
+                break
+        if best is not None:
+            taken.append(best[2])
+
+
 def _mark_devices(
     ax: Axes,
     devices: tuple[DeviceSpec, ...],
     coords: Mapping[str, tuple[float, float]],
     marker: str,
 ) -> int:
-    """Scatter ``devices`` at their buses (colour = phase) with a ``name (phase)`` label."""
+    """Scatter ``devices`` at their buses (colour = phase); return how many were drawn."""
     if not devices:
         return 0
     xy = np.array([coords[d.bus.lower()] for d in devices])
@@ -251,26 +314,12 @@ def _mark_devices(
     points = ax.scatter(
         xy[:, 0], xy[:, 1], s=90, marker=marker, c=colours, edgecolors="black", zorder=3
     )
-    for k, (device, (x, y)) in enumerate(zip(devices, xy, strict=True)):
-        # Neighbouring devices sit metres apart: alternate the label side so names don't overlap.
-        dx, ha = (7, "left") if k % 2 == 0 else (-7, "right")
-        ax.annotate(
-            f"{device.name} ({PHASE_LETTERS[device.phase]})",
-            (x, y),
-            xytext=(dx, 4),
-            textcoords="offset points",
-            ha=ha,
-            fontsize=7,
-            zorder=4,
-        )
-    return len(points.get_offsets())
+    return int(np.asarray(points.get_offsets()).shape[0])
 
 
 def _legend_handles() -> list[Line2D]:
     def proxy(marker: str, colour: str, label: str, size: float = 9) -> Line2D:
-        return Line2D(
-            [], [], ls="", marker=marker, ms=size, mfc=colour, mec="black", label=label
-        )
+        return Line2D([], [], ls="", marker=marker, ms=size, mfc=colour, mec="black", label=label)
 
     handles = [
         proxy("s", "white", "transformer (LV bus)", 11),
@@ -319,7 +368,7 @@ def draw_feeder(
     if unknown:
         raise FeederError(f"bus(es) {unknown} have no coordinates in {bus_coords_csv}")
 
-    fig = Figure(figsize=(9, 8), layout="constrained")
+    fig = Figure(figsize=(9, 8), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     ax.add_collection(LineCollection(segments, colors="0.55", linewidths=1.0, zorder=1))
     x0, y0 = coords[root_bus.lower()]
@@ -334,5 +383,8 @@ def draw_feeder(
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_title(title)
     ax.legend(handles=_legend_handles(), loc="best", fontsize=8)
+    placed = (*devices.cps, *devices.pvs)
+    labels = [f"{d.name} ({PHASE_LETTERS[d.phase]})" for d in placed]
+    _place_labels(ax, labels, np.array([coords[d.bus.lower()] for d in placed]).reshape(-1, 2))
     path = save_figure(fig, Path(out_path))
     return FeederDrawing(path=path, n_lines=len(segments), n_cps=n_cps, n_pvs=n_pvs)

@@ -101,10 +101,11 @@ def cp_names_of(result: DayResultLike) -> list[str]:
     return [c.removeprefix("cp_kw_") for c in result.steps.columns if c.startswith("cp_kw_")]
 
 
-def _hour_axis(ax: Axes) -> None:
+def _hour_axis(ax: Axes, *, label: bool = True) -> None:
+    """0-24 h axis with 3-hour ticks; ``label=False`` for panels stacked above another."""
     ax.set_xlim(0, 24)
     ax.set_xticks(range(0, 25, 3))
-    ax.set_xlabel("hour of day (h)")
+    ax.set_xlabel("hour of day (h)" if label else "")
     ax.grid(alpha=0.3)
 
 
@@ -134,12 +135,12 @@ def plot_unbalance(
     _check(results, ["hour", *(f"pui_{cp}" for cp in names)])
     fig = Figure(figsize=(10, 1.0 + 2.2 * len(names)), layout="constrained")
     axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, cp in zip(axes, names, strict=True):
+    for row, (ax, cp) in enumerate(zip(axes, names, strict=True)):
         for k, (label, result) in enumerate(results.items()):
             steps = result.steps
             ax.plot(steps["hour"], steps[f"pui_{cp}"], color=_colour(k), lw=1.2, label=label)
         ax.set_ylabel(f"PUI at {cp} bus (%)")
-        _hour_axis(ax)
+        _hour_axis(ax, label=row == len(names) - 1)
         ax.set_ylim(bottom=0)
     axes[0].legend(loc="upper left", fontsize=8)
     fig.suptitle("Phase voltage unbalance (PUI) at the charging-point buses")
@@ -151,8 +152,8 @@ def plot_unbalance(
 
 def _worst_hour(steps: pd.DataFrame) -> float:
     """Hour of the first converged step with the lowest minimum voltage."""
-    converged = steps[steps["converged"].astype(bool)]
-    return float(converged.loc[converged["v_min_pu"].idxmin(), "hour"])
+    v_min = np.where(steps["converged"].to_numpy(bool), steps["v_min_pu"].to_numpy(float), np.inf)
+    return float(steps["hour"].to_numpy(float)[np.argmin(v_min)])
 
 
 def _plot_profile(
@@ -249,9 +250,7 @@ def _cumulative_efficiency_pct(steps: pd.DataFrame) -> npt.NDArray[np.float64]:
         return np.where(available > 1e-9, 100.0 * used / available, np.nan)
 
 
-def plot_pv_usage(
-    results: Results, out_dir: Path, *, filename: str = "pv_usage.png"
-) -> Path:
+def plot_pv_usage(results: Results, out_dir: Path, *, filename: str = "pv_usage.png") -> Path:
     """PV available vs used (kW) over the day, and cumulative PV usage efficiency (%).
 
     Availability is drawn once (grey, from the first result) unless another result's
@@ -289,7 +288,7 @@ def plot_pv_usage(
     efficiency.set_ylim(0, 105)
     efficiency.set_title("Cumulative PV used / available since midnight", fontsize=10)
     efficiency.legend(loc="lower left", fontsize=8)
-    _hour_axis(power)
+    _hour_axis(power, label=False)
     _hour_axis(efficiency)
     return save_figure(fig, out_dir / filename)
 
@@ -315,7 +314,8 @@ def _energy_bars(ax: Axes, results: Results, cp_names: Sequence[str]) -> None:
     ax.set_xticks(x + width * len(results) / 2, list(cp_names))
     ax.set_ylabel("EV energy (kWh)")
     ax.set_title("EV energy requested and delivered per charging point", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.2 * max(ax.get_ylim()[1], 1e-3))  # headroom for the legend
+    ax.legend(loc="upper center", ncols=2, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -353,12 +353,10 @@ def plot_ev_energy(
             ax.plot(steps["hour"], steps[f"cp_kw_{cp}"], color=_colour(k), label=label)
             ax.plot(steps["hour"], steps[f"cp_request_kw_{cp}"], color=_colour(k), ls="--", lw=1)
         ax.set_ylabel(f"{cp} (kW)")
-        _hour_axis(ax)
+        _hour_axis(ax, label=row == len(names) - 1)
         if row == 0:
             ax.set_title("CP power (solid) and request (dashed)", fontsize=10)
             ax.legend(loc="upper left", fontsize=8)
-        if row < len(names) - 1:
-            ax.set_xlabel("")
     return save_figure(fig, out_dir / filename)
 
 

@@ -118,6 +118,7 @@ class FeederSimulator:
         """Back to the start of the day; EVs owe their full energy again."""
         self.t = 0
         self.ev.reset()
+        self.engine.reset_solution()
         self.last_grid: GridState | None = None
         return self.observe()
 

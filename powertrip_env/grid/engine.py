@@ -89,18 +89,27 @@ class OpenDSSEngine:
         feeder: the feeder to compile.
         devices: the CPs (added as single-phase ``Load`` model 1) and PV systems (added as
             single-phase ``Generator`` model 1, unity power factor) to place on it.
-        max_iterations: OpenDSS's iteration limit per solve (its default is 15); the default
-            tolerance of 1e-4 is kept, which is accurate to about 3e-5 pu (DESIGN.md §8).
+        max_iterations: OpenDSS's iteration limit per solve (its default is 15).
+        tolerance: OpenDSS's convergence tolerance per solve, pu (``Solution.Tolerance``).
+            ``None`` keeps OpenDSS's default of 1e-4, which is accurate to about 3e-5 pu
+            (DESIGN.md §8); reference solves (e.g. checking the reduced network model) use
+            about 1e-10 with more iterations.
 
     Raises:
         FeederError: the feeder does not compile, or a device sits on an unknown bus or phase.
     """
 
     def __init__(
-        self, feeder: Feeder, devices: DevicePlacement | None = None, max_iterations: int = 15
+        self,
+        feeder: Feeder,
+        devices: DevicePlacement | None = None,
+        max_iterations: int = 15,
+        tolerance: float | None = None,
     ) -> None:
         if max_iterations < 1:
             raise ConfigError(f"max_iterations={max_iterations} must be at least 1")
+        if tolerance is not None and not 0.0 < tolerance < 1.0:
+            raise ConfigError(f"tolerance={tolerance!r} must be a number of pu in (0, 1)")
         self.feeder = feeder
         self.devices = devices if devices is not None else DevicePlacement()
         self._dss: OpenDSSDirect | None = _default_dss.NewContext()
@@ -110,6 +119,9 @@ class OpenDSSEngine:
         self._add_devices()
         self._index_circuit()
         self.dss.Solution.MaxIterations(max_iterations)
+        if tolerance is not None:
+            self.dss.Solution.Convergence(tolerance)
+        self._v_start = self._no_load_start()
 
     # ----------------------------------------------------------------------------- set up
     @property
@@ -260,6 +272,33 @@ class OpenDSSEngine:
             return math.nan
         dss.Transformers.First()
         return float(dss.Transformers.kVA())
+
+    def _node_v_buffer(self) -> np.ndarray:
+        """The engine's own node-voltage vector (complex, node 0 = ground), as a numpy view."""
+        ffi, lib = self.dss.dss_ffi, self.dss.dss_lib
+        pointer = ffi.new("double**")
+        lib.YMatrix_getVpointer(pointer)
+        n = self.dss.Circuit.NumNodes() + 1
+        return np.frombuffer(ffi.buffer(pointer[0], 16 * n), dtype=np.complex128)
+
+    def _no_load_start(self) -> np.ndarray:
+        zeros = np.zeros
+        self.set_powers(zeros(self._n_load), zeros(self._n_load), zeros(self.devices.n_cp),
+                        zeros(self.devices.n_pv))
+        converged, error = self.run_pf()
+        if not converged:
+            raise FeederError(f"feeder {self.feeder.name!r} does not solve at no load: {error}")
+        return self._node_v_buffer().copy()
+
+    def reset_solution(self) -> None:
+        """Restart the solver from the no-load voltages, forgetting every earlier solve.
+
+        OpenDSS starts each solve from the previous solution, so with its 1e-4 tolerance the
+        same inputs give results that differ in the last digits depending on history. After
+        this call the next solves depend only on their inputs: two engines (or one engine
+        reset twice) stepped through the same inputs give bit-identical voltages.
+        """
+        self._node_v_buffer()[:] = self._v_start
 
     # ------------------------------------------------------------------------- hot path
     @property
