@@ -14,7 +14,10 @@ def _simulate(ns: argparse.Namespace) -> None:
 
     simulate(
         SimulateArgs(
-            scenario=ns.scenario, seed=ns.seed, steps=ns.steps, out=ns.out,
+            scenario=ns.scenario,
+            seed=ns.seed,
+            steps=ns.steps,
+            out=ns.out,
             progress=not ns.no_progress,
         )
     )
@@ -29,7 +32,9 @@ def _buses(ns: argparse.Namespace) -> None:
         print(f"{feeder.name}: {len(engine.bus_names)} LV buses")
         loads = dict(zip(engine.load_nodes, engine.load_names, strict=True))
         for bus in engine.bus_names:
-            houses = [f"{n} ({node})" for node, n in loads.items() if node.split(".")[0] == bus.lower()]
+            houses = [
+                f"{n} ({node})" for node, n in loads.items() if node.split(".")[0] == bus.lower()
+            ]
             print(bus + ("  loads: " + ", ".join(houses) if houses else ""))
 
 

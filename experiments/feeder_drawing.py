@@ -256,15 +256,13 @@ def _overlap_px2(box: Bbox, others: list[Bbox]) -> float:
     return total
 
 
-def _place_labels(ax: Axes, texts: list[str], xy: npt.NDArray[np.float64]) -> None:
+def _place_labels(fig: Figure, ax: Axes, texts: list[str], xy: npt.NDArray[np.float64]) -> None:
     """Label each point at the first side (of :data:`_LABEL_SIDES`) that covers nothing.
 
     Devices sit metres apart at the feeder's end, so fixed offsets make labels collide;
     this greedy search keeps each label off every marker and every label already placed
     (or, if every side collides, takes the side that collides least).
     """
-    fig = ax.get_figure()
-    assert isinstance(fig, Figure)  # an Axes made by add_subplot always has one
     fig.draw_without_rendering()
     renderer = FigureCanvasAgg(fig).get_renderer()
     half = 8.0  # half a marker, pixels
@@ -385,6 +383,6 @@ def draw_feeder(
     ax.legend(handles=_legend_handles(), loc="best", fontsize=8)
     placed = (*devices.cps, *devices.pvs)
     labels = [f"{d.name} ({PHASE_LETTERS[d.phase]})" for d in placed]
-    _place_labels(ax, labels, np.array([coords[d.bus.lower()] for d in placed]).reshape(-1, 2))
+    _place_labels(fig, ax, labels, np.array([coords[d.bus.lower()] for d in placed]).reshape(-1, 2))
     path = save_figure(fig, Path(out_path))
     return FeederDrawing(path=path, n_lines=len(segments), n_cps=n_cps, n_pvs=n_pvs)

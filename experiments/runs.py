@@ -19,8 +19,18 @@ from typing import Any
 import pandas as pd
 
 PACKAGES = (
-    "powertrip", "opendssdirect.py", "dss-python", "numpy", "pandas", "pymoo", "gymnasium",
-    "mo-gymnasium", "pvlib", "demandlib", "stable-baselines3", "torch",
+    "powertrip",
+    "opendssdirect.py",
+    "dss-python",
+    "numpy",
+    "pandas",
+    "pymoo",
+    "gymnasium",
+    "mo-gymnasium",
+    "pvlib",
+    "demandlib",
+    "stable-baselines3",
+    "torch",
 )
 
 
@@ -30,7 +40,7 @@ def make_run_id(kind: str, scenario: str, seed: int) -> str:
     return f"{kind}__{scenario}__{seed}__{stamp}"
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

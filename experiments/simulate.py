@@ -42,8 +42,12 @@ def run_day(
     """Run ``controller`` over the day (or its first ``steps``) with an optional progress bar."""
     n = sim.n_steps if steps is None else min(steps, sim.n_steps)
     with Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(), disable=not progress, transient=True,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        disable=not progress,
+        transient=True,
     ) as bar:
         task = bar.add_task(label, total=n)
         return sim.run(controller, progress=lambda t: bar.update(task, completed=t), steps=n)
@@ -72,12 +76,15 @@ def write_day_figures(
     from experiments.feeder_drawing import node_distances_m
 
     feeder = sim.scenario.feeder
-    distances = node_distances_m(feeder, sim.engine.node_names)
+    distances = node_distances_m(feeder)
     cp_names = [d.name for d in sim.scenario.devices.cps]
     return [
         figures.plot_unbalance(results, figures_dir),
         figures.plot_voltage_drop(
-            results, figures_dir, distances, node_names=sim.engine.node_names,
+            results,
+            figures_dir,
+            distances,
+            node_names=sim.engine.node_names,
             base_v=float(sim.engine.base_v[0]),
         ),
         figures.plot_pv_usage(results, figures_dir),
@@ -102,12 +109,15 @@ def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
         summary = result.summary()
         runs.write_json(run_dir / "summary.json", {"no_control": summary})
         paths = write_day_figures({"no control": result}, sim, run_dir / "figures")
-    table = summary_table(f"No control, {scenario.feeder.name}, seed {args.seed}",
-                          {"no control": summary})
+    table = summary_table(
+        f"No control, {scenario.feeder.name}, seed {args.seed}", {"no control": summary}
+    )
     console.print(table)
     report = [f"# No-control day: {scenario.feeder.name}, seed {args.seed}", ""]
-    report += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-               for k, v in summary.items()]
+    report += [
+        f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+        for k, v in summary.items()
+    ]
     report.insert(2, "| metric | no control |\n|---|---|")
     report += ["", *[f"![{p.stem}](figures/{p.name})" for p in paths]]
     runs.write_text(run_dir / "report.md", "\n".join(report) + "\n")

@@ -59,10 +59,14 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     | index | meaning | unit | bounds |
     |---|---|---|---|
     | 0, 1 | time of day as sin, cos | - | [-1, 1] |
-    | per CP (5 each) | plugged in flag, energy remaining, time to departure, request, guaranteed minimum | -, kWh, h, kW, kW | [0, 1], [0, 100], [0, 24], [0, 50], [0, 50] |
+    | per CP, 1st | plugged-in flag | - | [0, 1] |
+    | per CP, 2nd | energy still owed to the EV | kWh | [0, 100] |
+    | per CP, 3rd | time to departure | h | [0, 24] |
+    | per CP, 4th | request (upper bound) | kW | [0, 50] |
+    | per CP, 5th | guaranteed minimum (lower bound) | kW | [0, 50] |
     | per PV | availability | kW | [0, 50] |
     | per CP bus (3 each) | phase-to-neutral voltage a, b, c at the last step | pu | [0, 2] |
-    | 3 | net load per phase of the feeder (loads + CPs - PV) at this step, before control | kW | [-1e4, 1e4] |
+    | 3 | net load per phase (loads + CP requests - PV), before control | kW | [-1e4, 1e4] |
     | per CP bus | unbalance index at the last step | % | [0, 100] |
 
     ## Rewards
@@ -114,12 +118,10 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
 
         n_act = self.n_cp + self.n_pv
         self.action_space = spaces.Box(0.0, 1.0, shape=(n_act,), dtype=np.float32)
-        low, high = self._observation_bounds()
-        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self._obs_low, self._obs_high = self._observation_bounds()
+        self.observation_space = spaces.Box(self._obs_low, self._obs_high, dtype=np.float32)
         self.reward_dim = 2
-        self.reward_space = spaces.Box(
-            low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32
-        )
+        self.reward_space = spaces.Box(low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32)
         self.sim: FeederSimulator | None = None
         self.refs = (1.0, 1.0)
 
@@ -144,8 +146,14 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         angle = 2.0 * np.pi * state.hour / 24.0
         lo_cp, hi_cp = state.lower_kw[: self.n_cp], state.upper_kw[: self.n_cp]
         per_cp = np.stack(
-            [state.plugged.astype(float), state.remaining_kwh, state.time_to_departure_h,
-             hi_cp, lo_cp], axis=1,
+            [
+                state.plugged.astype(float),
+                state.remaining_kwh,
+                state.time_to_departure_h,
+                hi_cp,
+                lo_cp,
+            ],
+            axis=1,
         ).ravel()
         if state.previous is not None and state.previous.converged:
             v_cp = (np.abs(state.previous.v_cp_bus) / self.engine.base_v[0]).ravel()
@@ -156,12 +164,16 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
             v_cp = np.ones(3 * self.n_cp)
             unb = np.zeros(self.n_cp)
         obs = np.concatenate(
-            [[np.sin(angle), np.cos(angle)], per_cp, state.pv_available_kw, v_cp,
-             self._net_load_per_phase(state), unb]
+            [
+                [np.sin(angle), np.cos(angle)],
+                per_cp,
+                state.pv_available_kw,
+                v_cp,
+                self._net_load_per_phase(state),
+                unb,
+            ]
         )
-        return np.clip(obs, self.observation_space.low, self.observation_space.high).astype(
-            np.float32
-        )
+        return np.clip(obs, self._obs_low, self._obs_high).astype(np.float32)
 
     def _net_load_per_phase(self, state: SimState) -> np.ndarray:
         out = np.zeros(3)
@@ -222,17 +234,13 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         """Map fractions in [0, 1] (clipped) to setpoints in kW within the step's bounds."""
         a = np.asarray(action, dtype=float)
         if a.shape != self.action_space.shape:
-            raise ValueError(
-                f"action must have shape {self.action_space.shape}, got {a.shape}"
-            )
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action must be finite fractions in [0, 1], got {a.tolist()}")
         a = np.clip(a, 0.0, 1.0)
         return state.lower_kw + a * (state.upper_kw - state.lower_kw)
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
         if self.sim is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         if self.sim.done:

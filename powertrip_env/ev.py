@@ -50,8 +50,7 @@ def align_sessions(
         for arrival_h, departure_h, energy_kwh in sorted(sessions):
             if not departure_h > arrival_h:
                 raise ConfigError(
-                    f"CP {cp}: session departure_h={departure_h} is not after "
-                    f"arrival_h={arrival_h}"
+                    f"CP {cp}: session departure_h={departure_h} is not after arrival_h={arrival_h}"
                 )
             start = max(0, math.ceil(arrival_h / dt_h - 1e-9))
             stop = min(n_steps, math.floor(departure_h / dt_h + 1e-9))

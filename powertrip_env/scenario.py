@@ -19,7 +19,6 @@ from powertrip_env.ev import AlignedSession, align_sessions
 from powertrip_env.grid.devices import DevicePlacement
 from powertrip_env.grid.feeder import Feeder
 
-
 #: Session mixes of ``ev.sessions``: fleet (midday) and home (evening) sessions, or one kind.
 _SESSION_MIX = {
     "mixed": prof.EVSessionModel(),
@@ -112,7 +111,11 @@ def build_scenario(
         pv = np.zeros((0, grid.n_steps))
     elif pc.pv_source == "pvlib":
         pv = prof.pv_available_kw(
-            pv_rng, grid, date, kwp, latitude_deg=feeder.latitude_deg,
+            pv_rng,
+            grid,
+            date,
+            kwp,
+            latitude_deg=feeder.latitude_deg,
             longitude_deg=feeder.longitude_deg,
         )
     else:
@@ -129,8 +132,9 @@ def build_scenario(
         load_q_kvar=np.ascontiguousarray(load_q.T),
         pv_available_kw=np.ascontiguousarray(pv.T),
     )
-    return Scenario(config=config, seed=int(seed), feeder=feeder, profiles=profiles,
-                    sessions=sessions)
+    return Scenario(
+        config=config, seed=int(seed), feeder=feeder, profiles=profiles, sessions=sessions
+    )
 
 
 def _ev_sessions(
@@ -155,7 +159,9 @@ def _ev_sessions(
     )
 
 
-def _runs_as_sessions(request_kw: np.ndarray, dt_h: float) -> tuple[tuple[float, float, float], ...]:
+def _runs_as_sessions(
+    request_kw: np.ndarray, dt_h: float
+) -> tuple[tuple[float, float, float], ...]:
     """Turn a charging-power request profile into sessions: one per run of non-zero requests.
 
     Each run becomes a session plugged in over the run, owing the run's energy. Under no

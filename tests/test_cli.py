@@ -27,7 +27,10 @@ def test_simulate_writes_the_run_folder(tmp_path: Path, capsys) -> None:  # type
 
 def test_bad_scenario_is_a_clean_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.yaml"
-    bad.write_text("profiles: {resolution_min: 7}\ndevices: {cps: [{name: a, bus: '1', phase: 1, p_max_kw: 7}]}\n")
+    bad.write_text(
+        "profiles: {resolution_min: 7}\n"
+        "devices: {cps: [{name: a, bus: '1', phase: 1, p_max_kw: 7}]}\n"
+    )
     assert main(["simulate", "--scenario", str(bad), "--out", str(tmp_path)]) == 2
     assert "resolution_min" in capsys.readouterr().err
 

@@ -101,7 +101,9 @@ def test_devices_draw_what_they_are_told(feeder: Feeder, small_placement: Device
         assert np.argmax(state.p_phase_cp_bus_kw[0]) == 0
 
 
-def test_pv_raises_voltage_and_cp_lowers_it(feeder: Feeder, small_placement: DevicePlacement) -> None:
+def test_pv_raises_voltage_and_cp_lowers_it(
+    feeder: Feeder, small_placement: DevicePlacement
+) -> None:
     with OpenDSSEngine(feeder, small_placement) as engine:
         base = engine.solve(np.ones(55), np.zeros(55), np.zeros(2), np.zeros(2))
         loaded = engine.solve(np.ones(55), np.zeros(55), np.array([7.0, 7.0]), np.zeros(2))

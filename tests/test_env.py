@@ -30,7 +30,9 @@ def test_gymnasium_check_env(env: PowerTripEnv) -> None:
         warnings.simplefilter("always")
         check_env(env, skip_render_check=True)
     # The only complaint allowed is the one about the (intended) vector reward.
-    others = [w for w in caught if "reward returned by `step()` must be a float" not in str(w.message)]
+    others = [
+        w for w in caught if "reward returned by `step()` must be a float" not in str(w.message)
+    ]
     assert not others, [str(w.message) for w in others]
 
 
@@ -48,7 +50,9 @@ def test_make_without_checker_warnings() -> None:
 def test_sb3_check_env_on_scalarised_env() -> None:
     from stable_baselines3.common.env_checker import check_env
 
-    e = mo.wrappers.LinearReward(mo.make("powertrip/PowerTrip-v0", day_seed=3), weight=np.array([0.5, 0.5]))
+    e = mo.wrappers.LinearReward(
+        mo.make("powertrip/PowerTrip-v0", day_seed=3), weight=np.array([0.5, 0.5])
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # SB3's advice to use a [-1, 1] action box
         check_env(e)
@@ -126,7 +130,9 @@ def test_pickle_round_trip(env: PowerTripEnv) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=15, max_size=15))
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=15, max_size=15)
+)
 def test_any_finite_action_is_clipped_not_crashing(action: list[float]) -> None:
     e = _shared_env()
     obs, reward, *_ = e.step(np.array(action, dtype=np.float32))
@@ -177,9 +183,8 @@ def test_seed_formulation_is_registered() -> None:
 
 
 def test_vector_envs() -> None:
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
     from mo_gymnasium.wrappers.vector import MOSyncVectorEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
     venv = MOSyncVectorEnv([lambda: PowerTripEnv(day_seed=1) for _ in range(2)])
     obs, _ = venv.reset(seed=0)

@@ -90,7 +90,7 @@ def test_one_seed_one_day_and_seeds_differ() -> None:
 
 @pytest.mark.slow
 def test_no_control_day_converges_and_serves_every_ev(default_day) -> None:  # type: ignore[no-untyped-def]
-    scenario, result = default_day
+    _, result = default_day
     steps = result.steps
     assert len(steps) == 288 and steps["converged"].all()
     # Every EV gets what it asked for (sessions are capped at what the charger can deliver).
@@ -106,7 +106,7 @@ def test_unbalance_rises_while_evs_charge(default_day) -> None:  # type: ignore[
     scenario, result = default_day
     steps = result.steps
     first_arrival = min(s.start for s in scenario.sessions)
-    for k, spec in enumerate(scenario.devices.cps):
+    for spec in scenario.devices.cps:
         before = steps[f"pui_{spec.name}"].iloc[:first_arrival].mean()
         charging = steps[f"pui_{spec.name}"][steps[f"cp_kw_{spec.name}"] > 0].mean()
         assert charging > before, spec.name
@@ -118,6 +118,7 @@ def test_energy_guarantee_bounds(default_day) -> None:  # type: ignore[no-untype
         for t in range(sim.n_steps):
             lower, upper = sim.bounds(t)
             assert np.all(lower <= upper + 1e-12) and np.all(lower >= 0)
+
         # Charging at the guaranteed minimum only still delivers every session in full.
         class Minimum:
             def act(self, state):  # type: ignore[no-untyped-def]

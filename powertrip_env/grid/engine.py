@@ -13,6 +13,7 @@ voltages come back in one call as a numpy array that precomputed indices slice.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -118,10 +119,10 @@ class OpenDSSEngine:
         self._check_devices()
         self._add_devices()
         self._index_circuit()
-        self.dss.Solution.MaxIterations(max_iterations)
         if tolerance is not None:
             self.dss.Solution.Convergence(tolerance)
         self._v_start = self._no_load_start()
+        self.dss.Solution.MaxIterations(max_iterations)
 
     # ----------------------------------------------------------------------------- set up
     @property
@@ -283,8 +284,12 @@ class OpenDSSEngine:
 
     def _no_load_start(self) -> np.ndarray:
         zeros = np.zeros
-        self.set_powers(zeros(self._n_load), zeros(self._n_load), zeros(self.devices.n_cp),
-                        zeros(self.devices.n_pv))
+        self.set_powers(
+            zeros(self._n_load),
+            zeros(self._n_load),
+            zeros(self.devices.n_cp),
+            zeros(self.devices.n_pv),
+        )
         converged, error = self.run_pf()
         if not converged:
             raise FeederError(f"feeder {self.feeder.name!r} does not solve at no load: {error}")
@@ -477,7 +482,5 @@ class OpenDSSEngine:
         self.close()
 
     def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
-        try:
+        with contextlib.suppress(Exception):  # never raise from a finaliser
             self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finaliser
-            pass
