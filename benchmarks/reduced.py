@@ -19,15 +19,15 @@ import os
 # before numpy is imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import time  # noqa: E402
+import argparse
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from powertrip_env.config import load_scenario_config  # noqa: E402
-from powertrip_env.grid.engine import OpenDSSEngine  # noqa: E402
-from powertrip_env.grid.feeder import embedded_feeder  # noqa: E402
-from powertrip_env.grid.reduced import ReducedNetwork  # noqa: E402
+from powertrip_env.config import load_scenario_config
+from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.feeder import embedded_feeder
+from powertrip_env.grid.reduced import ReducedNetwork
 
 TAN_PHI = np.tan(np.arccos(0.95))
 BATCH_SIZES = (1, 100, 1000)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from powertrip_env import metrics
+from powertrip_env.daylog import DayLayout, DayLog
 from powertrip_env.errors import PowerFlowError
 from powertrip_env.ev import EVFleetState
 from powertrip_env.grid.engine import OpenDSSEngine
@@ -111,14 +112,24 @@ class FeederSimulator:
             scenario.config.ev.energy_guarantee,
         )
         self.unbalance_index = scenario.config.objective.unbalance_index
+        self.layout = DayLayout(
+            cp_names=tuple(d.name for d in devices.cps),
+            unbalance_index=self.unbalance_index,
+            base_v=self.engine.base_v,
+            secondary_index=self.engine.secondary_index,
+            dt_h=self.dt_h,
+        )
+        self._load_kw = self.profiles.load_p_kw.sum(axis=1)
         self.reset()
 
     # ---------------------------------------------------------------------------- stepping
     def reset(self) -> SimState:
         """Back to the start of the day; EVs owe their full energy again."""
         self.t = 0
+        self._bounds_t = -1
         self.ev.reset()
         self.engine.reset_solution()
+        self.log = DayLog(self.n_steps, self.n_cp, self.n_pv, len(self.engine.node_names))
         self.last_grid: GridState | None = None
         return self.observe()
 
@@ -127,8 +138,19 @@ class FeederSimulator:
         return self.t >= self.n_steps
 
     def bounds(self, t: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(lower, upper) of the decision vector at step ``t`` (the current step by default)."""
-        t = self.t if t is None else t
+        """(lower, upper) of the decision vector at step ``t`` (the current step by default).
+
+        EV bounds depend on the energy delivered so far, so for a past or future step they
+        assume the EV state as it is now.
+        """
+        if t is None or t == self.t:
+            if self._bounds_t != self.t:
+                self._bounds = self._compute_bounds(min(self.t, self.n_steps - 1))
+                self._bounds_t = self.t
+            return self._bounds
+        return self._compute_bounds(t)
+
+    def _compute_bounds(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         cp_lo, cp_hi = self.ev.bounds(t)
         pv_hi = self.profiles.pv_available_kw[t]
         return np.concatenate([cp_lo, np.zeros(self.n_pv)]), np.concatenate([cp_hi, pv_hi])
@@ -169,73 +191,32 @@ class FeederSimulator:
         lower, upper = self.bounds()
         return np.clip(x, lower, upper)
 
-    def step(self, x_kw: np.ndarray) -> StepResult:
+    def step(self, x_kw: np.ndarray, with_metrics: bool = True) -> StepResult:
         """Apply setpoints (clipped into bounds), solve, book EV energy, advance one step.
 
-        A power flow that does not converge is recorded (``converged = 0``) rather than
-        raised; the EV energy is still booked at the setpoints.
+        A power flow that does not converge is recorded (``converged = False``) rather than
+        raised; the EV energy is still booked at the setpoints. With ``with_metrics=False``
+        the step's metrics are left for one batched pass at the end of the day (what
+        :meth:`run` does) and ``StepResult.metrics`` is empty.
         """
         if self.done:
             raise PowerFlowError("the day is over; call reset() before stepping again")
         t = self.t
         x = self.clip(x_kw)
-        available = self.profiles.pv_available_kw[t]
-        grid = self.engine.solve(
-            self.profiles.load_p_kw[t],
-            self.profiles.load_q_kvar[t],
-            x[: self.n_cp],
-            x[self.n_cp :],
-        )
-        request = self.bounds(t)[1][: self.n_cp]
+        p = self.profiles
+        grid = self.engine.solve(p.load_p_kw[t], p.load_q_kvar[t], x[: self.n_cp], x[self.n_cp :])
+        request = self._bounds[1][: self.n_cp]
+        self.log.record(t, x, request, p.pv_available_kw[t], self._load_kw[t], grid)
         self.ev.deliver(t, x[: self.n_cp])
-        record = self._metrics(t, x, request, available, grid)
         self.last_grid = grid
         self.t += 1
+        self._bounds_t = -1
+        record = self.step_metrics(t) if with_metrics else {}
         return StepResult(x_kw=x, grid=grid, metrics=record)
 
-    # ---------------------------------------------------------------------------- metrics
-    def _metrics(
-        self,
-        t: int,
-        x: np.ndarray,
-        request: np.ndarray,
-        available: np.ndarray,
-        grid: GridState,
-    ) -> dict[str, float]:
-        cp_kw, pv_kw = x[: self.n_cp], x[self.n_cp :]
-        row: dict[str, Any] = {"step": t, "hour": t * self.dt_h, "converged": grid.converged}
-        v_mag = np.abs(grid.v_cp_bus)
-        pui = metrics.pui(v_mag)
-        vuf = metrics.vuf(grid.v_cp_bus)
-        p_unb = metrics.power_unbalance(grid.p_phase_cp_bus_kw)
-        f1_index = {"pui": pui, "vuf": vuf, "power": p_unb}[self.unbalance_index]
-        row["f1"] = float(metrics.f_unbalance(f1_index))
-        row["f2"] = float(metrics.f_curtailment(available, pv_kw))
-        for k, spec in enumerate(self.scenario.devices.cps):
-            row[f"pui_{spec.name}"] = float(pui[k])
-            row[f"vuf_{spec.name}"] = float(vuf[k])
-            row[f"power_unbalance_{spec.name}"] = float(p_unb[k])
-            row[f"cp_kw_{spec.name}"] = float(cp_kw[k])
-            row[f"cp_request_kw_{spec.name}"] = float(request[k])
-        v_min, v_max = metrics.voltage_extremes(grid.v_pu)
-        row["v_min_pu"] = float(v_min)
-        row["v_max_pu"] = float(v_max)
-        secondary = self.engine.secondary_index
-        v_ref = float(grid.v_pu[secondary].mean()) if secondary.size else 1.0
-        row["voltage_drop_pu"] = float(metrics.voltage_drop(grid.v_pu, v_ref))
-        v_nominal = grid.v_pu * self.engine.base_v / 230.0
-        row["n_outside_uk_statutory"] = int(
-            metrics.count_outside(v_nominal, metrics.UK_STATUTORY_LIMITS_PU)
-        )
-        row["n_outside_en50160"] = int(metrics.count_outside(v_nominal, metrics.EN50160_LIMITS_PU))
-        row["pv_available_kw"] = float(available.sum())
-        row["pv_kw"] = float(pv_kw.sum())
-        row["pv_curtailed_kw"] = float(metrics.curtailment_kw(available, pv_kw).sum())
-        row["cp_kw"] = float(cp_kw.sum())
-        row["cp_request_kw"] = float(request.sum())
-        row["load_kw"] = float(self.profiles.load_p_kw[t].sum())
-        row["transformer_loading_pct"] = grid.transformer_loading_pct
-        row["losses_kw"] = grid.losses_kw
+    def step_metrics(self, t: int) -> dict[str, Any]:
+        """Every DESIGN.md §7 metric of an already simulated step ``t``."""
+        row: dict[str, Any] = self.log.frame(self.layout, t, t + 1).iloc[0].to_dict()
         return row
 
     # ------------------------------------------------------------------------------- days
@@ -248,20 +229,13 @@ class FeederSimulator:
         """
         self.reset()
         n_steps = self.n_steps if steps is None else min(int(steps), self.n_steps)
-        rows = []
-        worst_v: np.ndarray | None = None
-        worst_min = np.inf
         while self.t < n_steps:
-            result = self.step(controller.act(self.observe()))
-            rows.append(result.metrics)
-            if result.grid.converged and result.metrics["v_min_pu"] < worst_min:
-                worst_min = result.metrics["v_min_pu"]
-                worst_v = result.grid.v_pu.copy()
+            self.step(controller.act(self.observe()), with_metrics=False)
             if progress is not None:
                 progress(self.t)
         return DayResult(
-            steps=pd.DataFrame(rows),
-            worst_v_pu=worst_v,
+            steps=self.log.frame(self.layout, 0, n_steps),
+            worst_v_pu=self.log.worst_voltage_step(n_steps),
             ev_requested_kwh=self.ev.requested_per_cp_kwh(),
             ev_unserved_kwh=self.ev.unserved_kwh(),
             dt_h=self.dt_h,
