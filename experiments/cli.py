@@ -23,6 +23,36 @@ def _simulate(ns: argparse.Namespace) -> None:
     )
 
 
+def _weights(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"weights must be two numbers like 0.5,0.5, got {text!r}"
+        ) from None
+    return a, b
+
+
+def _optimize(ns: argparse.Namespace) -> None:
+    from experiments.optimize import OptimizeArgs, optimize
+
+    optimize(
+        OptimizeArgs(
+            scenario=ns.scenario,
+            seed=ns.seed,
+            pop_size=ns.pop_size,
+            n_gen=ns.n_gen,
+            evaluator=ns.evaluator,
+            selection=ns.selection,
+            weights=ns.weights,
+            steps=ns.steps,
+            out=ns.out,
+            resume=ns.resume,
+            progress=not ns.no_progress,
+        )
+    )
+
+
 def _buses(ns: argparse.Namespace) -> None:
     from powertrip_env.config import load_scenario_config
     from powertrip_env.grid.engine import OpenDSSEngine
@@ -55,6 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="folder for run folders")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("optimize", help="a day under NSGA-II control, compared with no control")
+    _common(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the day and of NSGA-II")
+    p.add_argument("--pop-size", type=int, default=100, help="NSGA-II population per step")
+    p.add_argument("--n-gen", type=int, default=100, help="NSGA-II generations per step")
+    p.add_argument("--evaluator", default="reduced", help="reduced (default) or opendss")
+    p.add_argument(
+        "--selection", default="pseudo_weights", help="pseudo_weights, knee or weighted_sum"
+    )
+    p.add_argument("--weights", type=_weights, default=(0.5, 0.5), help="e.g. 0.5,0.5")
+    p.add_argument("--steps", type=int, default=None, help="only the first N steps")
+    p.add_argument("--out", default="runs", help="folder for run folders")
+    p.add_argument("--resume", default=None, help="resume this run folder")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_optimize)
 
     p = sub.add_parser("buses", help="list the feeder's LV buses and the loads on them")
     _common(p)

@@ -21,22 +21,6 @@ FAILURE_COST = 10.0
 _DAY_CACHE = 8
 
 
-def objective_refs(sim: FeederSimulator) -> tuple[float, float]:
-    """Per-day normalisation references (DESIGN.md §6).
-
-    F1_ref = the largest no-control f1(t) of the day (one OpenDSS no-control pass);
-    F2_ref = the largest sum_p available_p(t)^2 of the day (full curtailment). Each is at
-    least a tiny positive number so that a day without EVs or sun still normalises.
-    """
-    from baselines.no_control import NoControl  # a baseline, used only as the reference
-
-    f1 = sim.run(NoControl()).steps["f1"].to_numpy()
-    sim.reset()
-    f1_ref = float(np.nanmax(f1)) if f1.size else 0.0
-    f2_ref = float((sim.profiles.pv_available_kw**2).sum(axis=1).max())
-    return max(f1_ref, 1e-9), max(f2_ref, 1e-9)
-
-
 class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     """Smart control of EV charging points and PV inverters on a real LV feeder.
 
@@ -203,7 +187,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
             self.config, seed, n_loads=self.engine.n_loads, feeder=self.feeder
         )
         sim = FeederSimulator(scenario, engine=self.engine)
-        refs = objective_refs(sim)
+        refs = sim.objective_refs()
         self._days[seed] = (scenario, refs)
         if len(self._days) > _DAY_CACHE:
             self._days.popitem(last=False)

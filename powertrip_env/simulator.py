@@ -216,8 +216,8 @@ class FeederSimulator:
 
     def step_metrics(self, t: int) -> dict[str, Any]:
         """Every DESIGN.md §7 metric of an already simulated step ``t``."""
-        row: dict[str, Any] = self.log.frame(self.layout, t, t + 1).iloc[0].to_dict()
-        return row
+        row = self.log.frame(self.layout, t, t + 1).iloc[0]
+        return {str(k): v for k, v in row.items()}
 
     # ------------------------------------------------------------------------------- days
     def run(
@@ -240,6 +240,23 @@ class FeederSimulator:
             ev_unserved_kwh=self.ev.unserved_kwh(),
             dt_h=self.dt_h,
         )
+
+    def objective_refs(self) -> tuple[float, float]:
+        """Per-day normalisation references (DESIGN.md §6), computed once per day.
+
+        F1_ref = the largest no-control f1(t) of the day (one no-control pass: every setpoint
+        at its upper bound); F2_ref = the largest sum_p available_p(t)^2 (full curtailment).
+        Each is at least 1e-9 so that a day without EVs or sun still normalises. The
+        simulator is reset afterwards.
+        """
+        self.reset()
+        while not self.done:
+            self.step(self.bounds()[1], with_metrics=False)
+        f1 = self.log.frame(self.layout, 0, self.n_steps)["f1"].to_numpy()
+        self.reset()
+        f1_ref = float(np.nanmax(f1)) if np.isfinite(f1).any() else 0.0
+        f2_ref = float((self.profiles.pv_available_kw**2).sum(axis=1).max(initial=0.0))
+        return max(f1_ref, 1e-9), max(f2_ref, 1e-9)
 
     def close(self) -> None:
         self.engine.close()

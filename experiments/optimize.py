@@ -1,0 +1,262 @@
+"""``powertrip optimize``: a day under NSGA-II control, compared with no control (DESIGN.md §1.2).
+
+Writes ``runs/<run-id>/`` with ``config.json``, ``fronts.parquet`` (every timestep's front,
+its OpenDSS re-check and the chosen point), ``results.parquet`` (one row per controller x
+timestep), ``summary.json``, ``report.md`` and ``figures/``. The run checkpoints after every
+step; ``--resume RUN_DIR`` replays the finished steps (each step's power flow depends only on
+its inputs) and continues, ending with the same results as a run never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from baselines.nsga2 import NSGA2Config, NSGA2Controller, StepFront
+from baselines.no_control import NoControl
+from experiments import runs
+from experiments.simulate import run_day, summary_table, write_day_figures
+from powertrip_env.config import load_scenario_config, scenario_config_from_dict
+from powertrip_env.errors import ConfigError
+from powertrip_env.scenario import build_scenario
+from powertrip_env.simulator import FeederSimulator, SimState
+
+CHECKPOINT = "checkpoint.json"
+
+
+@dataclass(frozen=True)
+class OptimizeArgs:
+    """Arguments of ``powertrip optimize``."""
+
+    scenario: str | None = None
+    """Scenario YAML; the shipped default when omitted."""
+    seed: int = 0
+    """Seed of the day's profiles and of NSGA-II."""
+    pop_size: int = 100
+    """NSGA-II population per timestep."""
+    n_gen: int = 100
+    """NSGA-II generations per timestep."""
+    evaluator: str = "reduced"
+    """``reduced`` (exact reduced model, batched) or ``opendss`` (one solve per candidate)."""
+    selection: str = "pseudo_weights"
+    """Compromise: ``pseudo_weights``, ``knee`` or ``weighted_sum``."""
+    weights: tuple[float, float] = (0.5, 0.5)
+    """(unbalance, curtailment) weights of the compromise; sum to 1."""
+    steps: int | None = None
+    """Optimise only the first N steps."""
+    out: str = "runs"
+    """Folder under which the run folder is created."""
+    resume: str | None = None
+    """A run folder to resume (its config is used; other arguments are ignored)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def nsga2(self) -> NSGA2Config:
+        return NSGA2Config(
+            pop_size=self.pop_size,
+            n_gen=self.n_gen,
+            seed=self.seed,
+            evaluator=self.evaluator,
+            selection=self.selection,
+            weights=self.weights,
+        )
+
+
+def fronts_frame(fronts: list[StepFront], cp_names: list[str], pv_names: list[str]) -> pd.DataFrame:
+    """One row per front point: step, objectives (search and OpenDSS), chosen flag, setpoints."""
+    frames = []
+    for front in fronts:
+        n = len(front.x_kw)
+        cols: dict[str, Any] = {
+            "step": np.full(n, front.t),
+            "point": np.arange(n),
+            "chosen": np.arange(n) == front.chosen,
+            "f1": front.f_reduced[:, 0],
+            "f2": front.f_reduced[:, 1],
+            "f1_opendss": front.f_opendss[:, 0],
+            "f2_opendss": front.f_opendss[:, 1],
+            "f1_no_control": np.full(n, front.f_no_control[0]),
+            "f2_no_control": np.full(n, front.f_no_control[1]),
+        }
+        for k, name in enumerate([*cp_names, *pv_names]):
+            cols[f"x_kw_{name}"] = front.x_kw[:, k]
+        frames.append(pd.DataFrame(cols))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _fronts_from_frame(frame: pd.DataFrame, names: list[str]) -> list[StepFront]:
+    fronts = []
+    for t, rows in frame.groupby("step", sort=True):
+        rows = rows.sort_values("point")
+        fronts.append(
+            StepFront(
+                t=int(t),
+                x_kw=rows[[f"x_kw_{n}" for n in names]].to_numpy(),
+                f_reduced=rows[["f1", "f2"]].to_numpy(),
+                f_opendss=rows[["f1_opendss", "f2_opendss"]].to_numpy(),
+                chosen=int(np.flatnonzero(rows["chosen"].to_numpy())[0]),
+                f_no_control=rows[["f1_no_control", "f2_no_control"]].to_numpy()[0],
+            )
+        )
+    return fronts
+
+
+class _Checkpointed:
+    """Wraps the NSGA-II controller: replays finished steps, checkpoints new ones."""
+
+    def __init__(self, controller: NSGA2Controller, run_dir: Path, names: list[str]) -> None:
+        self.controller = controller
+        self.run_dir = run_dir
+        self.names = names
+        self.chosen: list[list[float]] = []
+        path = run_dir / CHECKPOINT
+        if path.exists():
+            self.chosen = json.loads(path.read_text())["chosen_kw"]
+            fronts = pd.read_parquet(run_dir / "fronts.parquet")
+            controller.fronts = _fronts_from_frame(fronts, names)[: len(self.chosen)]
+
+    def act(self, state: SimState) -> np.ndarray:
+        if state.t < len(self.chosen):
+            self.controller.sim.engine.reset_solution()
+            return np.asarray(self.chosen[state.t])
+        x = self.controller.act(state)
+        self.chosen.append(x.tolist())
+        n_cp = self.controller.sim.n_cp
+        frame = fronts_frame(self.controller.fronts, self.names[:n_cp], self.names[n_cp:])
+        runs.write_parquet(self.run_dir / "fronts.parquet", frame)
+        runs.write_json(self.run_dir / CHECKPOINT, {"chosen_kw": self.chosen})
+        return x
+
+
+def telling_steps(fronts: pd.DataFrame, n: int = 3) -> list[int]:
+    """Steps whose fronts span the widest trade-off, at least an hour apart."""
+    if fronts.empty:
+        return []
+    span = fronts.groupby("step").apply(
+        lambda g: (
+            (g["f1_opendss"].max() - g["f1_opendss"].min())
+            * (g["f2_opendss"].max() - g["f2_opendss"].min())
+        ),
+        include_groups=False,
+    )
+    chosen: list[int] = []
+    for step in span.sort_values(ascending=False).index:
+        if all(abs(int(step) - c) >= 12 for c in chosen):
+            chosen.append(int(step))
+        if len(chosen) == n:
+            break
+    return sorted(chosen)
+
+
+def _load_resume(args: OptimizeArgs) -> tuple[OptimizeArgs, Path]:
+    run_dir = Path(str(args.resume))
+    meta_path = run_dir / "config.json"
+    if not meta_path.exists():
+        raise ConfigError(f"--resume {run_dir}: no config.json there; is it a run folder?")
+    meta = json.loads(meta_path.read_text())
+    saved = meta["args"]
+    saved["weights"] = tuple(saved["weights"])
+    return OptimizeArgs(**{**saved, "resume": str(run_dir), "progress": args.progress}), run_dir
+
+
+def optimize(args: OptimizeArgs) -> Path:
+    """Run (or resume) a day under NSGA-II control and return its run folder."""
+    if args.resume:
+        args, run_dir = _load_resume(args)
+        config = scenario_config_from_dict(
+            json.loads((run_dir / "config.json").read_text())["config"]
+        )
+    else:
+        config = load_scenario_config(args.scenario)
+        run_dir = None  # type: ignore[assignment]
+    nsga = args.nsga2()  # validates the optimiser settings before any work
+    scenario = build_scenario(config, args.seed)
+    if run_dir is None:
+        run_dir = Path(args.out) / runs.make_run_id("optimize", scenario.feeder.name, args.seed)
+        saved_args = {**asdict(args), "resume": None}
+        runs.write_json(
+            run_dir / "config.json",
+            runs.run_metadata(config.to_dict(), args.seed, command="optimize", args=saved_args),
+        )
+    console = Console()
+    names = [d.name for d in (*config.devices.cps, *config.devices.pvs)]
+    with FeederSimulator(scenario) as sim:
+        controller = NSGA2Controller(sim, nsga)
+        wrapped = _Checkpointed(controller, run_dir, names)
+        smart = run_day(sim, wrapped, "NSGA-II", args.steps, args.progress)
+        fronts = fronts_frame(controller.fronts, names[: sim.n_cp], names[sim.n_cp :])
+        baseline = run_day(sim, NoControl(), "no control", args.steps, args.progress)
+        results = {"no control": baseline, "NSGA-II": smart}
+        frame = pd.concat(
+            [
+                baseline.steps.assign(controller="no_control"),
+                smart.steps.assign(controller="nsga2"),
+            ],
+            ignore_index=True,
+        )
+        runs.write_parquet(run_dir / "results.parquet", frame)
+        runs.write_parquet(run_dir / "fronts.parquet", fronts)
+        summaries = {label: r.summary() for label, r in results.items()}
+        runs.write_json(run_dir / "summary.json", summaries)
+        paths = write_day_figures(results, sim, run_dir / "figures")
+    paths.append(_pareto_figure(fronts, run_dir / "figures"))
+    console.print(
+        summary_table(f"NSGA-II vs no control, {scenario.feeder.name}, seed {args.seed}", summaries)
+    )
+    _report(run_dir, scenario.feeder.name, args, summaries, paths)
+    console.print(f"run folder: {run_dir}")
+    return run_dir
+
+
+def _pareto_figure(fronts: pd.DataFrame, figures_dir: Path) -> Path:
+    from experiments.figures import plot_pareto_fronts
+
+    steps = telling_steps(fronts)
+    data, marked = {}, {}
+    for step in steps:
+        rows = fronts[fronts["step"] == step]
+        hour = step * 5 / 60
+        label = f"step {step} ({int(hour):02d}:{int(round(hour % 1 * 60)):02d})"
+        data[label] = rows[["f1_opendss", "f2_opendss"]].to_numpy()
+        chosen = rows[rows["chosen"]].iloc[0]
+        marked[label] = {
+            "no control": (
+                float(rows["f1_no_control"].iloc[0]),
+                float(rows["f2_no_control"].iloc[0]),
+            ),
+            "chosen": (float(chosen["f1_opendss"]), float(chosen["f2_opendss"])),
+        }
+    return plot_pareto_fronts(data, figures_dir, marked)
+
+
+def _report(
+    run_dir: Path,
+    feeder: str,
+    args: OptimizeArgs,
+    summaries: dict[str, dict[str, float]],
+    paths: list[Path],
+) -> None:
+    labels = list(summaries)
+    lines = [
+        f"# NSGA-II vs no control: {feeder}, seed {args.seed}",
+        "",
+        f"NSGA-II: population {args.pop_size}, {args.n_gen} generations, evaluator "
+        f"{args.evaluator}, selection {args.selection}, weights {args.weights}.",
+        "",
+        "| metric | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for key in summaries[labels[0]]:
+        cells = []
+        for label in labels:
+            v = summaries[label][key]
+            cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += ["", *[f"![{p.stem}](figures/{p.name})" for p in paths]]
+    runs.write_text(run_dir / "report.md", "\n".join(lines) + "\n")
