@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from baselines.nsga2 import NSGA2Config, NSGA2Controller, StepFront
 from baselines.no_control import NoControl
+from baselines.nsga2 import NSGA2Config, NSGA2Controller, StepFront
 from experiments import runs
 from experiments.simulate import run_day, summary_table, write_day_figures
 from powertrip_env.config import load_scenario_config, scenario_config_from_dict
@@ -138,13 +138,9 @@ def telling_steps(fronts: pd.DataFrame, n: int = 3) -> list[int]:
     """Steps whose fronts span the widest trade-off, at least an hour apart."""
     if fronts.empty:
         return []
-    span = fronts.groupby("step").apply(
-        lambda g: (
-            (g["f1_opendss"].max() - g["f1_opendss"].min())
-            * (g["f2_opendss"].max() - g["f2_opendss"].min())
-        ),
-        include_groups=False,
-    )
+    grouped = fronts.groupby("step")
+    f1, f2 = grouped["f1_opendss"], grouped["f2_opendss"]
+    span = (f1.max() - f1.min()) * (f2.max() - f2.min())
     chosen: list[int] = []
     for step in span.sort_values(ascending=False).index:
         if all(abs(int(step) - c) >= 12 for c in chosen):
@@ -174,7 +170,7 @@ def optimize(args: OptimizeArgs) -> Path:
         )
     else:
         config = load_scenario_config(args.scenario)
-        run_dir = None  # type: ignore[assignment]
+        run_dir = None
     nsga = args.nsga2()  # validates the optimiser settings before any work
     scenario = build_scenario(config, args.seed)
     if run_dir is None:
@@ -222,7 +218,7 @@ def _pareto_figure(fronts: pd.DataFrame, figures_dir: Path) -> Path:
     for step in steps:
         rows = fronts[fronts["step"] == step]
         hour = step * 5 / 60
-        label = f"step {step} ({int(hour):02d}:{int(round(hour % 1 * 60)):02d})"
+        label = f"step {step} ({int(hour):02d}:{round(hour % 1 * 60):02d})"
         data[label] = rows[["f1_opendss", "f2_opendss"]].to_numpy()
         chosen = rows[rows["chosen"]].iloc[0]
         marked[label] = {
