@@ -92,11 +92,11 @@ def fronts_frame(fronts: list[StepFront], cp_names: list[str], pv_names: list[st
 
 def _fronts_from_frame(frame: pd.DataFrame, names: list[str]) -> list[StepFront]:
     fronts = []
-    for t, rows in frame.groupby("step", sort=True):
+    for _, rows in frame.groupby("step", sort=True):
         rows = rows.sort_values("point")
         fronts.append(
             StepFront(
-                t=int(t),
+                t=int(rows["step"].iloc[0]),
                 x_kw=rows[[f"x_kw_{n}" for n in names]].to_numpy(),
                 f_reduced=rows[["f1", "f2"]].to_numpy(),
                 f_opendss=rows[["f1_opendss", "f2_opendss"]].to_numpy(),

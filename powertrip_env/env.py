@@ -126,6 +126,14 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         hi += [100.0] * self.n_cp
         return np.array(lo, dtype=np.float32), np.array(hi, dtype=np.float32)
 
+    def observation(self, state: SimState) -> np.ndarray:
+        """The observation of ``state`` exactly as ``reset`` and ``step`` return it.
+
+        Public so that a policy adapter running in :meth:`FeederSimulator.run` (which hands
+        controllers a :class:`SimState`) builds the same float32 input the agent trained on.
+        """
+        return self._observation(state)
+
     def _observation(self, state: SimState) -> np.ndarray:
         angle = 2.0 * np.pi * state.hour / 24.0
         lo_cp, hi_cp = state.lower_kw[: self.n_cp], state.upper_kw[: self.n_cp]

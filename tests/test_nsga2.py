@@ -1,0 +1,153 @@
+"""NSGA-II smart control: fronts, determinism, exactness, the day, resume, bad settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baselines.nsga2 import NSGA2Config, NSGA2Controller, select_compromise
+from baselines.no_control import NoControl
+from powertrip_env import metrics
+from powertrip_env.config import load_scenario_config
+from powertrip_env.errors import ConfigError
+from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.scenario import build_scenario
+from powertrip_env.simulator import FeederSimulator
+
+MIDDAY = 140  # 11:40: EVs plugged in and PV available on the default day, seed 0
+
+
+@pytest.fixture(scope="module")
+def scenario():  # type: ignore[no-untyped-def]
+    return build_scenario(load_scenario_config(), 0, n_loads=55)
+
+
+@pytest.fixture(scope="module")
+def midday(scenario):  # type: ignore[no-untyped-def]
+    """A simulator advanced (under no control) to a step where both objectives matter."""
+    sim = FeederSimulator(scenario)
+    sim.reset()
+    while sim.t < MIDDAY:
+        sim.step(sim.bounds()[1], with_metrics=False)
+    state = sim.observe()
+    assert state.plugged.any() and state.pv_available_kw.sum() > 1.0
+    yield sim, state
+    sim.close()
+
+
+def _front(sim, state, **kw):  # type: ignore[no-untyped-def]
+    return NSGA2Controller(sim, NSGA2Config(**kw), refs=(10.0, 50.0)).front(state)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"pop_size": 3}, "pop_size"),
+        ({"n_gen": 0}, "n_gen"),
+        ({"weights": (0.7, 0.7)}, "weights"),
+        ({"evaluator": "magic"}, "evaluator"),
+        ({"selection": "best"}, "selection"),
+    ],
+)
+def test_bad_settings_raise_config_error(kwargs, field) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match=field):
+        NSGA2Config(**kwargs)
+
+
+def test_front_is_non_dominated_inside_bounds_with_zero_curtailment_end(midday) -> None:  # type: ignore[no-untyped-def]
+    sim, state = midday
+    front = _front(sim, state, pop_size=40, n_gen=30)
+    f = front.f_reduced
+    for i in range(len(f)):
+        dominated = np.all(f <= f[i], axis=1) & np.any(f < f[i], axis=1)
+        assert not dominated.any(), f"point {i} is dominated"
+    assert np.all(front.x_kw >= state.lower_kw - 1e-9)
+    assert np.all(front.x_kw <= state.upper_kw + 1e-9)
+    full_curtailment = float((state.pv_available_kw**2).sum())
+    assert f[:, 1].min() <= 0.01 * full_curtailment
+    # The chosen point is on the front and the front is a real trade-off.
+    assert 0 <= front.chosen < len(f) and np.ptp(f[:, 0]) > 0 and np.ptp(f[:, 1]) > 0
+
+
+def test_one_seed_one_front(midday) -> None:  # type: ignore[no-untyped-def]
+    sim, state = midday
+    a = _front(sim, state, pop_size=20, n_gen=10, seed=3)
+    b = _front(sim, state, pop_size=20, n_gen=10, seed=3)
+    c = _front(sim, state, pop_size=20, n_gen=10, seed=4)
+    np.testing.assert_array_equal(a.x_kw, b.x_kw)
+    assert a.x_kw.shape != c.x_kw.shape or not np.array_equal(a.x_kw, c.x_kw)
+
+
+def test_reduced_model_agrees_with_opendss_on_the_front(scenario, midday) -> None:  # type: ignore[no-untyped-def]
+    sim, state = midday
+    front = _front(sim, state, pop_size=20, n_gen=10)
+    reduced = NSGA2Controller(sim, NSGA2Config(pop_size=4, n_gen=1), refs=(1, 1)).objectives
+    network = reduced._reduced
+    assert network is not None
+    n_cp = sim.n_cp
+    solution = network.solve(
+        state.load_p_kw, state.load_q_kvar, front.x_kw[:, :n_cp], front.x_kw[:, n_cp:]
+    )
+    v_reduced = network.cp_bus_phasors(solution)
+    with OpenDSSEngine(scenario.feeder, scenario.devices, tolerance=1e-10, max_iterations=100) as e:
+        for k, x in enumerate(front.x_kw):
+            e.set_powers(state.load_p_kw, state.load_q_kvar, x[:n_cp], x[n_cp:])
+            assert e.run_pf()[0]
+            diff_pu = np.abs(v_reduced[k] - e.cp_bus_phasors()) / e.base_v[0]
+            assert diff_pu.max() < 1e-6
+
+
+def test_selection_rules() -> None:
+    f = np.array([[0.0, 1.0], [0.2, 0.3], [0.6, 0.1], [1.0, 0.0]])
+    assert select_compromise(f, "weighted_sum", (1.0, 0.0)) == 0
+    assert select_compromise(f, "weighted_sum", (0.0, 1.0)) == 3
+    assert select_compromise(f, "weighted_sum", (0.5, 0.5)) == 1
+    assert select_compromise(f, "pseudo_weights", (0.5, 0.5)) in (1, 2)
+    assert select_compromise(f[:1], "knee", (0.5, 0.5)) == 0
+
+
+@pytest.mark.slow
+def test_compromise_lowers_unbalance_over_the_default_day(scenario) -> None:  # type: ignore[no-untyped-def]
+    with FeederSimulator(scenario) as sim:
+        baseline = sim.run(NoControl()).summary()
+        controller = NSGA2Controller(sim, NSGA2Config(pop_size=16, n_gen=8))
+        smart = sim.run(controller)
+    summary = smart.summary()
+    assert summary["converged_steps"] == 288
+    assert summary["f1_total"] < baseline["f1_total"]
+    # The EV energy guarantee holds under control too.
+    np.testing.assert_allclose(smart.ev_unserved_kwh, 0.0, atol=1e-6)
+    assert metrics.pv_usage_efficiency(summary["pv_available_kwh"], summary["pv_used_kwh"]) <= 1.0
+
+
+@pytest.mark.slow
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from experiments.optimize import OptimizeArgs, optimize
+
+    args = OptimizeArgs(pop_size=8, n_gen=3, steps=MIDDAY + 6, progress=False)
+    whole = optimize(OptimizeArgs(**{**args.__dict__, "out": str(tmp_path / "whole")}))
+
+    calls = {"n": 0}
+    original = NSGA2Controller.act
+
+    def flaky(self, state):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == MIDDAY + 2:
+            raise KeyboardInterrupt("simulated interruption")
+        return original(self, state)
+
+    monkeypatch.setattr(NSGA2Controller, "act", flaky)
+    out = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        optimize(OptimizeArgs(**{**args.__dict__, "out": str(out)}))
+    monkeypatch.setattr(NSGA2Controller, "act", original)
+    (cut,) = out.iterdir()
+    assert not (cut / "results.parquet").exists()
+    resumed = optimize(OptimizeArgs(resume=str(cut), progress=False))
+    for name in ("results.parquet", "fronts.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(whole / name), pd.read_parquet(resumed / name)
+        )
