@@ -21,20 +21,20 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import time  # noqa: E402
+import argparse
+import time
 
-import numpy as np  # noqa: E402
-from pymoo.algorithms.moo.nsga2 import NSGA2  # noqa: E402
-from pymoo.core.problem import Problem  # noqa: E402
-from pymoo.indicators.hv import HV  # noqa: E402
-from pymoo.optimize import minimize  # noqa: E402
+import numpy as np
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.problem import Problem
+from pymoo.indicators.hv import HV
+from pymoo.optimize import minimize
 
-from baselines.nsga2 import NSGA2Config, NSGA2Controller  # noqa: E402
-from powertrip_env import metrics  # noqa: E402
-from powertrip_env.config import load_scenario_config  # noqa: E402
-from powertrip_env.scenario import build_scenario  # noqa: E402
-from powertrip_env.simulator import FeederSimulator  # noqa: E402
+from baselines.nsga2 import NSGA2Config, NSGA2Controller
+from powertrip_env import metrics
+from powertrip_env.config import load_scenario_config
+from powertrip_env.scenario import build_scenario
+from powertrip_env.simulator import FeederSimulator
 
 STEP = 140
 POP, GEN = 100, 100

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.nsga2 import NSGA2Config, NSGA2Controller, select_compromise
 from baselines.no_control import NoControl
+from baselines.nsga2 import NSGA2Config, NSGA2Controller, select_compromise
 from powertrip_env import metrics
 from powertrip_env.config import load_scenario_config
 from powertrip_env.errors import ConfigError

@@ -1,0 +1,186 @@
+"""The training env stack: day sampling, scalarising, action rescaling, vector envs.
+
+For copy ``k`` of a training vector env (outermost last)::
+
+    PowerTripEnv            vector reward -[f1/F1_ref, f2/F2_ref], actions in [0, 1]
+    TrainingDays            the episode's day drawn from the training range
+    TimeLimit               only when ``max_episode_steps`` cuts days short
+    LinearReward(w)         scalar w . r, vector kept in info   (or WeightConditioned)
+    RescaleAction(-1, 1)    the symmetric box SB3 expects; fraction = (a + 1) / 2
+    Monitor                 episode returns to ``monitor/env_<k>.monitor.csv``
+
+wrapped in ``DummyVecEnv`` (one-feeder envs stay in process, DESIGN.md §8) and optionally
+``VecNormalize`` (observations only). SB3 seeds copy ``k`` with ``seed + k``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import mo_gymnasium as mo_gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+from agents.config import EVAL_DAY_BASE, TrainConfig, check_weights
+from powertrip_env.config import ScenarioConfig, load_scenario_config
+from powertrip_env.env import PowerTripEnv
+
+
+def fraction_from_action(action: np.ndarray) -> np.ndarray:
+    """Map agent actions in [-1, 1] (clipped) to the env's fractions in [0, 1]."""
+    return (np.clip(action, -1.0, 1.0) + 1.0) / 2.0
+
+
+class TrainingDays(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
+    """Draws each episode's day seed from the training range, never from the held-out one.
+
+    Day seeds come uniformly from ``[0, EVAL_DAY_BASE)``, or from ``[0, n_days)`` when
+    ``n_days`` is set. The draws use the wrapper's own generator, seeded by ``reset(seed=...)``
+    (the day must be chosen before the inner env resets, so the inner env's ``np_random``
+    cannot supply it). ``reset(options={"day_seed": d})`` still picks a day explicitly.
+    """
+
+    def __init__(self, env: gym.Env[np.ndarray, np.ndarray], n_days: int | None = None) -> None:
+        super().__init__(env)
+        self.n_days = n_days
+        self._day_rng: np.random.Generator | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is not None or self._day_rng is None:
+            self._day_rng, _ = seeding.np_random(seed)
+        options = dict(options or {})
+        if "day_seed" not in options:
+            high = self.n_days if self.n_days is not None else EVAL_DAY_BASE
+            options["day_seed"] = int(self._day_rng.integers(0, high))
+        return self.env.reset(seed=seed, options=options)
+
+
+class WeightConditioned(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
+    """One policy for every weight: w appended to the observation, reward scalarised by w.
+
+    Each episode draws ``w`` uniformly on the simplex (Dirichlet(1, ..., 1); with two
+    objectives ``w1 ~ U(0, 1)``, ``w2 = 1 - w1``) from the wrapper's own generator, seeded by
+    ``reset(seed=...)``. ``reset(options={"weight": w})`` fixes the episode's weight and
+    ``weight=`` at construction fixes it for every episode (evaluation). The reward is
+    ``w . r`` as a float; the vector travels in ``info["vector_reward"]`` and the weight in
+    ``info["reward_weights"]``, as ``mo_gymnasium.wrappers.LinearReward`` does.
+
+    Observation: the inner observation followed by ``w`` (bounds [0, 1]).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env[np.ndarray, np.ndarray],
+        weight: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.reward_dim = int(env.unwrapped.reward_dim)  # type: ignore[attr-defined]
+        inner = env.observation_space
+        assert isinstance(inner, spaces.Box)
+        self.observation_space = spaces.Box(
+            np.concatenate([inner.low, np.zeros(self.reward_dim, np.float32)]),
+            np.concatenate([inner.high, np.ones(self.reward_dim, np.float32)]),
+            dtype=np.float32,
+        )
+        self.fixed = None if weight is None else np.array(check_weights(weight), np.float32)
+        self.w = np.full(self.reward_dim, 1.0 / self.reward_dim, np.float32)
+        self._w_rng: np.random.Generator | None = None
+
+    def _with_w(self, obs: np.ndarray) -> np.ndarray:
+        return np.concatenate([obs, self.w]).astype(np.float32)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is not None or self._w_rng is None:
+            self._w_rng, _ = seeding.np_random(seed)
+        options = dict(options or {})
+        if "weight" in options:
+            self.w = np.array(check_weights(options.pop("weight"), "options['weight']"))
+        elif self.fixed is not None:
+            self.w = self.fixed.copy()
+        else:
+            self.w = self._w_rng.dirichlet(np.ones(self.reward_dim))
+        self.w = self.w.astype(np.float32)
+        obs, info = self.env.reset(seed=seed, options=options or None)
+        return self._with_w(obs), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, vector, terminated, truncated, info = self.env.step(action)
+        info["vector_reward"] = vector
+        info["reward_weights"] = self.w
+        return self._with_w(obs), float(np.dot(self.w, vector)), terminated, truncated, info
+
+
+def make_env(
+    config: TrainConfig,
+    rank: int,
+    scenario: ScenarioConfig | None = None,
+    monitor_dir: Path | None = None,
+    append_monitor: bool = False,
+) -> Callable[[], gym.Env[np.ndarray, np.ndarray]]:
+    """Factory of training env copy ``rank`` (SB3 seeds it with ``config.seed + rank``).
+
+    Args:
+        config: the training run.
+        rank: index of the copy in the vector env.
+        scenario: the resolved scenario (loaded from ``config.scenario`` when omitted).
+        monitor_dir: folder of the episode log ``env_<rank>.monitor.csv`` (none when omitted).
+        append_monitor: append to an existing episode log (resuming) instead of replacing it.
+    """
+    scenario = scenario or load_scenario_config(config.scenario)
+
+    def thunk() -> gym.Env[np.ndarray, np.ndarray]:
+        env: gym.Env[Any, Any] = PowerTripEnv(scenario, energy_guarantee=config.energy_guarantee)
+        env = TrainingDays(env, config.train_days)
+        if config.max_episode_steps is not None:
+            env = gym.wrappers.TimeLimit(env, config.max_episode_steps)
+        if config.weight_conditioned:
+            env = WeightConditioned(env)
+        else:
+            env = mo_gym.wrappers.LinearReward(env, weight=np.array(config.weights, np.float32))
+        env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+        filename = None if monitor_dir is None else str(monitor_dir / f"env_{rank}")
+        return Monitor(env, filename=filename, override_existing=not append_monitor)
+
+    return thunk
+
+
+def make_vec_env(
+    config: TrainConfig,
+    monitor_dir: Path | None = None,
+    append_monitor: bool = False,
+) -> VecEnv:
+    """The training vector env: ``n_envs`` in-process copies, observation-normalised if asked.
+
+    Seeding is left to SB3 (``Algo(..., seed=seed)`` calls ``env.seed(seed)``: copy k gets
+    ``seed + k``).
+    """
+    scenario = load_scenario_config(config.scenario)
+    if monitor_dir is not None:
+        monitor_dir.mkdir(parents=True, exist_ok=True)
+    venv: VecEnv = DummyVecEnv(
+        [
+            make_env(config, k, scenario, monitor_dir, append_monitor)
+            for k in range(config.n_envs)
+        ]
+    )
+    if config.normalise_obs:
+        gamma = config.hyperparams.gamma
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=10.0, gamma=gamma)
+    return venv
+
+
+def make_eval_env(config: TrainConfig) -> PowerTripEnv:
+    """A bare env on the run's scenario for day evaluations (its simulator runs controllers)."""
+    return PowerTripEnv(
+        load_scenario_config(config.scenario), energy_guarantee=config.energy_guarantee
+    )
