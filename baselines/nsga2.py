@@ -19,6 +19,10 @@ Defaults: population 100, 100 generations, seed 0; the step ``t`` runs with seed
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +34,7 @@ from pymoo.optimize import minimize
 from powertrip_env import metrics
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.reduced import ReducedNetwork
+from powertrip_env.scenario import Scenario
 from powertrip_env.simulator import FeederSimulator, SimState
 
 EVALUATORS = ("reduced", "opendss")
@@ -216,6 +221,8 @@ class NSGA2Controller:
         self.objectives = _StepObjectives(sim, self.config.evaluator)
         self.refs = np.asarray(refs if refs is not None else sim.objective_refs(), dtype=float)
         self.fronts: list[StepFront] = []
+        #: Fronts computed elsewhere (a process pool, see :class:`FrontPool`), by step.
+        self.precomputed: dict[int, StepFront] = {}
 
     def front(self, state: SimState) -> StepFront:
         """Run NSGA-II at ``state``'s step and re-evaluate its front with OpenDSS."""
@@ -247,9 +254,74 @@ class NSGA2Controller:
 
     def act(self, state: SimState) -> np.ndarray:
         """The chosen point of this step's front, in kW."""
-        front = self.front(state)
+        front = self.precomputed.pop(state.t, None) or self.front(state)
         self.fronts.append(front)
         # The simulator's own solve then starts from the no-load voltages, so a step's result
         # depends only on its inputs (a resumed day replays to identical numbers).
         self.sim.engine.reset_solution()
         return front.x_kw[front.chosen].copy()
+
+
+# ------------------------------------------------------------------------- process pool
+_WORKER: dict[str, NSGA2Controller] = {}
+
+
+def _init_worker(scenario: Scenario, config: NSGA2Config, refs: tuple[float, ...]) -> None:
+    # Each worker process owns one engine (DESIGN.md §10: never threads sharing one).
+    _WORKER["controller"] = NSGA2Controller(FeederSimulator(scenario), config, refs)
+
+
+def _front_at(t: int) -> StepFront:
+    controller = _WORKER["controller"]
+    return controller.front(controller.sim.state_at(t))
+
+
+class FrontPool:
+    """Fronts of independent timesteps (the seed formulation) computed by a process pool.
+
+    Each worker builds its own simulator and engine from the pickled scenario; a step's
+    front depends only on the step (seeded ``seed + t``, OpenDSS restarted from no load for
+    each re-check), so the pool gives the same fronts as the sequential day.
+
+    Args:
+        scenario: the scenario-day; must use the seed formulation.
+        config: optimiser settings.
+        refs: the day's (F1_ref, F2_ref).
+        workers: number of processes.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        config: NSGA2Config,
+        refs: tuple[float, float],
+        workers: int,
+    ) -> None:
+        if scenario.config.ev.energy_guarantee:
+            raise ConfigError(
+                "a front pool needs independent timesteps: set ev.energy_guarantee: false "
+                "(the seed formulation); with the guarantee the day is sequential"
+            )
+        if workers < 1:
+            raise ConfigError(f"workers={workers} must be at least 1")
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=functools.partial(_init_worker, scenario, config, tuple(refs)),
+        )
+        self.workers = workers
+
+    def fronts(self, steps: Sequence[int]) -> dict[int, StepFront]:
+        """Fronts of ``steps``, keyed by step."""
+        steps = list(steps)
+        chunk = max(1, len(steps) // (4 * self.workers))
+        return dict(zip(steps, self._pool.map(_front_at, steps, chunksize=chunk), strict=True))
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> FrontPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

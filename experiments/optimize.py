@@ -19,7 +19,7 @@ import pandas as pd
 from rich.console import Console
 
 from baselines.no_control import NoControl
-from baselines.nsga2 import NSGA2Config, NSGA2Controller, StepFront
+from baselines.nsga2 import FrontPool, NSGA2Config, NSGA2Controller, StepFront
 from experiments import runs
 from experiments.simulate import run_day, summary_table, write_day_figures
 from powertrip_env.config import load_scenario_config, scenario_config_from_dict
@@ -54,6 +54,8 @@ class OptimizeArgs:
     """Folder under which the run folder is created."""
     resume: str | None = None
     """A run folder to resume (its config is used; other arguments are ignored)."""
+    workers: int = 1
+    """Processes computing fronts ahead (seed formulation only: steps are independent)."""
     progress: bool = True
     """Show a progress bar."""
 
@@ -107,11 +109,26 @@ def _fronts_from_frame(frame: pd.DataFrame, names: list[str]) -> list[StepFront]
     return fronts
 
 
-class _Checkpointed:
-    """Wraps the NSGA-II controller: replays finished steps, checkpoints new ones."""
+#: Steps a front pool computes ahead at a time (two hours at 5 minutes).
+POOL_CHUNK = 24
 
-    def __init__(self, controller: NSGA2Controller, run_dir: Path, names: list[str]) -> None:
+
+class _Checkpointed:
+    """Wraps the NSGA-II controller: replays finished steps, checkpoints new ones.
+
+    With a :class:`FrontPool`, fronts of the next ``POOL_CHUNK`` steps are computed in
+    parallel before they are applied one by one.
+    """
+
+    def __init__(
+        self,
+        controller: NSGA2Controller,
+        run_dir: Path,
+        names: list[str],
+        pool: FrontPool | None = None,
+    ) -> None:
         self.controller = controller
+        self.pool = pool
         self.run_dir = run_dir
         self.names = names
         self.chosen: list[list[float]] = []
@@ -125,6 +142,9 @@ class _Checkpointed:
         if state.t < len(self.chosen):
             self.controller.sim.engine.reset_solution()
             return np.asarray(self.chosen[state.t])
+        if self.pool is not None and state.t not in self.controller.precomputed:
+            stop = min(state.t + POOL_CHUNK, self.controller.sim.n_steps)
+            self.controller.precomputed.update(self.pool.fronts(range(state.t, stop)))
         x = self.controller.act(state)
         self.chosen.append(x.tolist())
         n_cp = self.controller.sim.n_cp
@@ -172,6 +192,12 @@ def optimize(args: OptimizeArgs) -> Path:
         config = load_scenario_config(args.scenario)
         run_dir = None
     nsga = args.nsga2()  # validates the optimiser settings before any work
+    if args.workers > 1 and config.ev.energy_guarantee:
+        raise ConfigError(
+            f"--workers {args.workers} needs independent timesteps: with the EV energy "
+            "guarantee the day is sequential; set ev.energy_guarantee: false in the scenario "
+            "(the seed formulation) or use --workers 1"
+        )
     scenario = build_scenario(config, args.seed)
     if run_dir is None:
         run_dir = Path(args.out) / runs.make_run_id("optimize", scenario.feeder.name, args.seed)
@@ -184,8 +210,17 @@ def optimize(args: OptimizeArgs) -> Path:
     names = [d.name for d in (*config.devices.cps, *config.devices.pvs)]
     with FeederSimulator(scenario) as sim:
         controller = NSGA2Controller(sim, nsga)
-        wrapped = _Checkpointed(controller, run_dir, names)
-        smart = run_day(sim, wrapped, "NSGA-II", args.steps, args.progress)
+        pool = (
+            FrontPool(scenario, nsga, (controller.refs[0], controller.refs[1]), args.workers)
+            if args.workers > 1
+            else None
+        )
+        try:
+            wrapped = _Checkpointed(controller, run_dir, names, pool)
+            smart = run_day(sim, wrapped, "NSGA-II", args.steps, args.progress)
+        finally:
+            if pool is not None:
+                pool.close()
         fronts = fronts_frame(controller.fronts, names[: sim.n_cp], names[sim.n_cp :])
         baseline = run_day(sim, NoControl(), "no control", args.steps, args.progress)
         results = {"no control": baseline, "NSGA-II": smart}

@@ -7,6 +7,10 @@ Registered Gymnasium ids (vector reward; use ``mo_gymnasium.make`` or ``gymnasiu
 
 * ``powertrip/PowerTrip-v0``: the default scenario with the EV energy guarantee;
 * ``powertrip/PowerTripSeed-v0``: the seed formulation (no energy guarantee).
+
+``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`` gives the
+batched vector env (:class:`powertrip_env.vector_env.BatchedPowerTripEnv`), which steps N
+copies in one call through the exact reduced network model.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ def _register() -> None:
             register(
                 id=env_id,
                 entry_point="powertrip_env.env:PowerTripEnv",
+                vector_entry_point="powertrip_env.vector_env:BatchedPowerTripEnv",
                 kwargs=kwargs,
                 disable_env_checker=True,
             )

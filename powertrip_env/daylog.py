@@ -76,6 +76,14 @@ class DayLog:
 
     def frame(self, layout: DayLayout, start: int, stop: int) -> pd.DataFrame:
         """Every DESIGN.md §7 metric for steps ``start``..``stop - 1``, one row per step."""
+        return pd.DataFrame(self.columns(layout, start, stop))
+
+    def row(self, layout: DayLayout, t: int) -> dict[str, float]:
+        """Every DESIGN.md §7 metric of step ``t`` as plain numbers (no pandas: hot path)."""
+        return {k: v[0].item() for k, v in self.columns(layout, t, t + 1).items()}
+
+    def columns(self, layout: DayLayout, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Every DESIGN.md §7 metric for steps ``start``..``stop - 1``, column by column."""
         sl = slice(start, stop)
         n_cp = self.n_cp
         x = self.x_kw[sl]
@@ -120,7 +128,7 @@ class DayLog:
             "transformer_loading_pct": self.transformer_loading_pct[sl],
             "losses_kw": self.losses_kw[sl],
         }
-        return pd.DataFrame(cols)
+        return cols
 
     def worst_voltage_step(self, stop: int) -> np.ndarray | None:
         """(n_nodes,) voltages of the converged step with the lowest voltage, or None."""

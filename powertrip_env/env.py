@@ -98,6 +98,10 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self.feeder = cfg.feeder.build()
         self.engine = OpenDSSEngine(self.feeder, cfg.devices)
         self.n_cp, self.n_pv = cfg.devices.n_cp, cfg.devices.n_pv
+        # Phase (0, 1, 2) of every load, CP and PV, for the net load per phase.
+        self._load_phase = np.array([int(n.rsplit(".", 1)[1]) - 1 for n in self.engine.load_nodes])
+        self._cp_phase = np.array([d.phase - 1 for d in cfg.devices.cps], dtype=int)
+        self._pv_phase = np.array([d.phase - 1 for d in cfg.devices.pvs], dtype=int)
         self._days: OrderedDict[int, tuple[Scenario, tuple[float, float]]] = OrderedDict()
 
         n_act = self.n_cp + self.n_pv
@@ -111,20 +115,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ------------------------------------------------------------------------ spaces
     def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        lo: list[float] = [-1.0, -1.0]
-        hi: list[float] = [1.0, 1.0]
-        for _ in range(self.n_cp):
-            lo += [0.0, 0.0, 0.0, 0.0, 0.0]
-            hi += [1.0, 100.0, 24.0, 50.0, 50.0]
-        lo += [0.0] * self.n_pv
-        hi += [50.0] * self.n_pv
-        lo += [0.0] * (3 * self.n_cp)
-        hi += [2.0] * (3 * self.n_cp)
-        lo += [-1e4] * 3
-        hi += [1e4] * 3
-        lo += [0.0] * self.n_cp
-        hi += [100.0] * self.n_cp
-        return np.array(lo, dtype=np.float32), np.array(hi, dtype=np.float32)
+        return observation_bounds(self.n_cp, self.n_pv)
 
     def observation(self, state: SimState) -> np.ndarray:
         """The observation of ``state`` exactly as ``reset`` and ``step`` return it.
@@ -135,18 +126,6 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observation(state)
 
     def _observation(self, state: SimState) -> np.ndarray:
-        angle = 2.0 * np.pi * state.hour / 24.0
-        lo_cp, hi_cp = state.lower_kw[: self.n_cp], state.upper_kw[: self.n_cp]
-        per_cp = np.stack(
-            [
-                state.plugged.astype(float),
-                state.remaining_kwh,
-                state.time_to_departure_h,
-                hi_cp,
-                lo_cp,
-            ],
-            axis=1,
-        ).ravel()
         if state.previous is not None and state.previous.converged:
             v_cp = (np.abs(state.previous.v_cp_bus) / self.engine.base_v[0]).ravel()
             from powertrip_env.simulator import unbalance_at_cp_buses
@@ -155,17 +134,21 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             v_cp = np.ones(3 * self.n_cp)
             unb = np.zeros(self.n_cp)
-        obs = np.concatenate(
-            [
-                [np.sin(angle), np.cos(angle)],
-                per_cp,
-                state.pv_available_kw,
-                v_cp,
-                self._net_load_per_phase(state),
-                unb,
-            ]
-        )
-        return np.clip(obs, self._obs_low, self._obs_high).astype(np.float32)
+        n_cp = self.n_cp
+        return assemble_observations(
+            hour_h=np.array([state.hour]),
+            plugged=state.plugged[np.newaxis],
+            remaining_kwh=state.remaining_kwh[np.newaxis],
+            time_to_departure_h=state.time_to_departure_h[np.newaxis],
+            request_kw=state.upper_kw[np.newaxis, :n_cp],
+            minimum_kw=state.lower_kw[np.newaxis, :n_cp],
+            pv_available_kw=state.pv_available_kw[np.newaxis],
+            v_cp_pu=v_cp[np.newaxis],
+            net_load_kw=self._net_load_per_phase(state)[np.newaxis],
+            unbalance_pct=unb[np.newaxis],
+            low=self._obs_low,
+            high=self._obs_high,
+        )[0]
 
     def _net_load_per_phase(self, state: SimState) -> np.ndarray:
         out = np.zeros(3)
@@ -173,18 +156,6 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         np.add.at(out, self._cp_phase, state.upper_kw[: self.n_cp])
         np.add.at(out, self._pv_phase, -state.pv_available_kw)
         return out
-
-    @property
-    def _load_phase(self) -> np.ndarray:
-        return np.array([int(n.rsplit(".", 1)[1]) - 1 for n in self.engine.load_nodes])
-
-    @property
-    def _cp_phase(self) -> np.ndarray:
-        return np.array([d.phase - 1 for d in self.config.devices.cps], dtype=int)
-
-    @property
-    def _pv_phase(self) -> np.ndarray:
-        return np.array([d.phase - 1 for d in self.config.devices.pvs], dtype=int)
 
     # ------------------------------------------------------------------------- days
     def _day(self, seed: int) -> tuple[Scenario, tuple[float, float]]:
@@ -269,3 +240,69 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by rebuilding from the constructor arguments (no OpenDSS state travels)."""
         return (type(self), self._init_args)
+
+
+def observation_bounds(n_cp: int, n_pv: int) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) float32 bounds of the observation layout of :class:`PowerTripEnv`.
+
+    Shared with :class:`powertrip_env.vector_env.BatchedPowerTripEnv`, so that a policy trained
+    on one env runs on the other.
+    """
+    lo: list[float] = [-1.0, -1.0]
+    hi: list[float] = [1.0, 1.0]
+    for _ in range(n_cp):
+        lo += [0.0, 0.0, 0.0, 0.0, 0.0]
+        hi += [1.0, 100.0, 24.0, 50.0, 50.0]
+    lo += [0.0] * n_pv
+    hi += [50.0] * n_pv
+    lo += [0.0] * (3 * n_cp)
+    hi += [2.0] * (3 * n_cp)
+    lo += [-1e4] * 3
+    hi += [1e4] * 3
+    lo += [0.0] * n_cp
+    hi += [100.0] * n_cp
+    return np.array(lo, dtype=np.float32), np.array(hi, dtype=np.float32)
+
+
+def assemble_observations(
+    *,
+    hour_h: np.ndarray,
+    plugged: np.ndarray,
+    remaining_kwh: np.ndarray,
+    time_to_departure_h: np.ndarray,
+    request_kw: np.ndarray,
+    minimum_kw: np.ndarray,
+    pv_available_kw: np.ndarray,
+    v_cp_pu: np.ndarray,
+    net_load_kw: np.ndarray,
+    unbalance_pct: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> np.ndarray:
+    """(B, obs_dim) float32 observations in the layout of :class:`PowerTripEnv`'s docstring.
+
+    Every argument has a leading batch axis B: ``hour_h`` (B,); ``plugged``,
+    ``remaining_kwh``, ``time_to_departure_h``, ``request_kw`` (CP upper bound) and
+    ``minimum_kw`` (CP lower bound) (B, n_cp); ``pv_available_kw`` (B, n_pv); ``v_cp_pu``
+    (B, 3 n_cp) CP-major; ``net_load_kw`` (B, 3); ``unbalance_pct`` (B, n_cp). The result is
+    clipped into ``[low, high]`` (from :func:`observation_bounds`).
+    """
+    angle = 2.0 * np.pi * np.asarray(hour_h, dtype=np.float64) / 24.0
+    b = angle.shape[0]
+    per_cp = np.stack(
+        [plugged.astype(float), remaining_kwh, time_to_departure_h, request_kw, minimum_kw],
+        axis=2,
+    ).reshape(b, -1)
+    obs = np.concatenate(
+        [
+            np.sin(angle)[:, np.newaxis],
+            np.cos(angle)[:, np.newaxis],
+            per_cp,
+            pv_available_kw,
+            v_cp_pu.reshape(b, -1),
+            net_load_kw,
+            unbalance_pct,
+        ],
+        axis=1,
+    )
+    return np.clip(obs, low, high).astype(np.float32)

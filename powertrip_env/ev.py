@@ -73,7 +73,10 @@ class EVFleetState:
         dt_h: step length, hours.
         n_steps: steps in the horizon.
         energy_guarantee: whether CP power is bounded below so every EV can still be charged
-            fully before it leaves (DESIGN.md §6); off is the seed formulation.
+            fully before it leaves (DESIGN.md §6). Off is the seed formulation: each step's
+            bound is the EV's own request at that step (what it would draw under no
+            control), deferred energy is not owed, and so the steps do not depend on each
+            other (the optimiser can spread them over a process pool).
     """
 
     def __init__(
@@ -98,7 +101,20 @@ class EVFleetState:
             self.session_at[s.cp, s.start : s.stop] = k
             self.stop_at[s.cp, s.start : s.stop] = s.stop
         self.requested_kwh = np.array([s.energy_kwh for s in sessions])
+        self.request_profile_kw = self._no_control_requests()
         self.reset()
+
+    def _no_control_requests(self) -> np.ndarray:
+        """(n_cp, n_steps) each EV's request when it takes all it asks for (no control)."""
+        remaining = self.requested_kwh.copy()
+        out = np.zeros_like(self.stop_at)
+        for t in range(self.n_steps):
+            idx = self.session_at[:, t]
+            for cp in np.flatnonzero(idx >= 0):
+                p = min(self.p_max_kw[cp], remaining[idx[cp]] / self.dt_h)
+                out[cp, t] = p
+                remaining[idx[cp]] -= p * self.dt_h
+        return out
 
     def reset(self) -> None:
         self.remaining_kwh = self.requested_kwh.copy()
@@ -110,11 +126,14 @@ class EVFleetState:
     def bounds(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) CP power bounds at step ``t``, kW.
 
-        upper = min(charger max, energy still needed / dt) while plugged in, else 0;
-        lower = max(0, (E_remaining - P_max * (t_dep - t - dt)) / dt) with the guarantee, else 0.
+        With the guarantee: upper = min(charger max, energy still needed / dt) while plugged
+        in, else 0; lower = max(0, (E_remaining - P_max * (t_dep - t - dt)) / dt).
+        Seed formulation: upper = the EV's no-control request at ``t``, lower = 0.
         """
         idx = self.session_at[:, t]
         plugged = idx >= 0
+        if not self.energy_guarantee:
+            return np.zeros(self.p_max_kw.size), self.request_profile_kw[:, t].copy()
         remaining = np.where(plugged, self.remaining_kwh[np.maximum(idx, 0)], 0.0)
         upper = np.minimum(self.p_max_kw, remaining / self.dt_h)
         lower = np.zeros_like(upper)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from powertrip_env import metrics
 from powertrip_env.daylog import DayLayout, DayLog
-from powertrip_env.errors import PowerFlowError
+from powertrip_env.errors import ConfigError, PowerFlowError
 from powertrip_env.ev import EVFleetState
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.state import GridState
@@ -174,6 +174,39 @@ class FeederSimulator:
             previous=self.last_grid,
         )
 
+    def state_at(self, t: int) -> SimState:
+        """The controller's view of step ``t`` without simulating the steps before it.
+
+        Only defined in the seed formulation, where no step's bounds depend on the past
+        (``previous`` is None and the EV energy is the no-control one).
+
+        Raises:
+            ConfigError: the scenario uses the EV energy guarantee.
+        """
+        if self.ev.energy_guarantee:
+            raise ConfigError(
+                "state_at() needs independent steps: set ev.energy_guarantee: false (the seed "
+                "formulation); with the guarantee a step's bounds depend on earlier steps"
+            )
+        if not 0 <= t < self.n_steps:
+            raise ValueError(f"t={t} is outside the day's steps 0..{self.n_steps - 1}")
+        lower, upper = self._compute_bounds(t)
+        p = self.profiles
+        return SimState(
+            t=t,
+            hour=t * self.dt_h,
+            dt_h=self.dt_h,
+            lower_kw=lower,
+            upper_kw=upper,
+            plugged=self.ev.plugged(t),
+            remaining_kwh=self.ev.remaining_at(t),
+            time_to_departure_h=self.ev.time_to_departure_h(t),
+            pv_available_kw=p.pv_available_kw[t],
+            load_p_kw=p.load_p_kw[t],
+            load_q_kvar=p.load_q_kvar[t],
+            previous=None,
+        )
+
     def clip(self, x_kw: np.ndarray) -> np.ndarray:
         """Validate a decision vector and clip it into the current step's bounds.
 
@@ -216,8 +249,7 @@ class FeederSimulator:
 
     def step_metrics(self, t: int) -> dict[str, Any]:
         """Every DESIGN.md §7 metric of an already simulated step ``t``."""
-        row = self.log.frame(self.layout, t, t + 1).iloc[0]
-        return {str(k): v for k, v in row.items()}
+        return dict(self.log.row(self.layout, t))
 
     # ------------------------------------------------------------------------------- days
     def run(

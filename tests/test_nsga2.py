@@ -151,3 +151,25 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, monkey
         pd.testing.assert_frame_equal(
             pd.read_parquet(whole / name), pd.read_parquet(resumed / name)
         )
+
+
+@pytest.mark.slow
+def test_front_pool_gives_the_sequential_day(tmp_path: Path) -> None:
+    """Seed formulation: timesteps spread over 2 processes give the same day as one process."""
+    from experiments.optimize import OptimizeArgs, optimize
+
+    scenario_yaml = tmp_path / "seed.yaml"
+    text = (Path(__file__).parents[1] / "powertrip_env/scenarios/default.yaml").read_text()
+    scenario_yaml.write_text(text.replace("energy_guarantee: true", "energy_guarantee: false"))
+    common = {"scenario": str(scenario_yaml), "pop_size": 8, "n_gen": 3, "progress": False}
+    one = optimize(OptimizeArgs(**common, steps=MIDDAY + 4, out=str(tmp_path / "one")))
+    two = optimize(OptimizeArgs(**common, steps=MIDDAY + 4, out=str(tmp_path / "two"), workers=2))
+    for name in ("results.parquet", "fronts.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(one / name), pd.read_parquet(two / name))
+
+
+def test_workers_need_the_seed_formulation(tmp_path: Path) -> None:
+    from experiments.optimize import OptimizeArgs, optimize
+
+    with pytest.raises(ConfigError, match="seed formulation"):
+        optimize(OptimizeArgs(workers=2, steps=2, out=str(tmp_path), progress=False))

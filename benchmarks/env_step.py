@@ -1,0 +1,168 @@
+"""Env steps per second: PowerTripEnv against the bare engine step, and the batched vector env.
+
+1. ``PowerTripEnv`` (OpenDSS) over whole episodes of random actions, against the bare engine
+   step (set every power + solve + read all node voltages, as in ``benchmarks/engine.py``)
+   on the same inputs: the loads of the day and the setpoints the env applied, measured in
+   the same run. Target: the env adds at most 25 % to the engine step.
+2. ``BatchedPowerTripEnv`` with 256 copies (the reduced network model, DESIGN.md §8) inside
+   their days. Target: at least 50,000 env-steps per second on 2 cores. Starting the copies on
+   new days (scenario build + no-control references) is reported beside it.
+
+Each figure is the best of ``--repeats`` runs (steadier than means on shared machines).
+
+Usage::
+
+    python benchmarks/env_step.py [--episodes 3] [--copies 256] [--steps 200] [--profile]
+"""
+
+from __future__ import annotations
+
+import os
+
+# Batched numpy is steadier single-threaded on small machines (DESIGN.md §8); this must be set
+# before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import cProfile
+import pstats
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from powertrip_env.env import PowerTripEnv
+from powertrip_env.scenario import build_scenario
+from powertrip_env.vector_env import BatchedPowerTripEnv
+
+DAY_SEED = 7
+OVERHEAD_TARGET = 0.25
+BATCHED_TARGET = 50_000
+
+
+def _profile(what: str, run: Callable[[], object]) -> None:
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
+    print(f"\n--- cProfile: {what} (top 15 by own time) ---")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+def single_env(episodes: int, profile: bool) -> tuple[float, float]:
+    """(env, engine) seconds per step, best episode of each, on the same inputs."""
+    env = PowerTripEnv(day_seed=DAY_SEED)
+    env.reset(seed=0)  # builds the day and its references once (cached afterwards)
+    scenario = build_scenario(env.config, DAY_SEED, n_loads=env.engine.n_loads, feeder=env.feeder)
+    p, n_cp = scenario.profiles, env.n_cp
+    n = p.n_steps
+    actions = np.random.default_rng(0).random((n, env.n_cp + env.n_pv)).astype(np.float32)
+    setpoints = np.zeros((n, env.n_cp + env.n_pv))
+
+    def env_episode() -> float:
+        env.reset(seed=0)
+        t0 = time.perf_counter()
+        for t, a in enumerate(actions):
+            _, _, terminated, _, info = env.step(a)
+            setpoints[t] = info["setpoints_kw"]
+            if terminated:
+                raise RuntimeError(f"power flow failed at step {t}: {info}")
+        return time.perf_counter() - t0
+
+    engine = env.engine
+
+    def engine_episode() -> float:
+        engine.reset_solution()
+        t0 = time.perf_counter()
+        for t in range(n):
+            x = setpoints[t]
+            engine.set_powers(p.load_p_kw[t], p.load_q_kvar[t], x[:n_cp], x[n_cp:])
+            engine.run_pf()
+            engine.node_voltages()
+        return time.perf_counter() - t0
+
+    env_episode()  # warm up, and record the setpoints the engine replays
+    engine_episode()
+    t_env = t_engine = np.inf
+    for _ in range(episodes):  # interleaved, so that drifts of the machine hit both alike
+        t_env = min(t_env, env_episode())
+        t_engine = min(t_engine, engine_episode())
+    if profile:
+        _profile("PowerTripEnv episode", env_episode)
+    env.close()
+    return t_env / n, t_engine / n
+
+
+def batched_env(copies: int, steps: int, repeats: int, profile: bool) -> tuple[float, float]:
+    """(seconds per batched step, seconds to start every copy on a new day)."""
+    venv = BatchedPowerTripEnv(copies)
+    if steps >= venv.n_steps:
+        raise SystemExit(f"--steps={steps} must stay inside one day ({venv.n_steps} steps)")
+    t0 = time.perf_counter()
+    venv.reset(seed=0)
+    t_new_days = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    actions = rng.random((steps, copies, venv.n_cp + venv.n_pv)).astype(np.float32)
+
+    def run() -> float:
+        venv.reset(seed=0)  # the same days again: cached, so only the copies' state resets
+        t0 = time.perf_counter()
+        for a in actions:
+            venv.step(a)
+        return time.perf_counter() - t0
+
+    run()  # warm up
+    best = min(run() for _ in range(repeats))
+    if profile:
+        _profile(f"BatchedPowerTripEnv, {copies} copies x {steps} steps", run)
+    venv.close()
+    return best / steps, t_new_days
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=3, help="timed PowerTripEnv episodes")
+    parser.add_argument("--copies", type=int, default=256, help="copies of the batched env")
+    parser.add_argument("--steps", type=int, default=200, help="timed batched steps per run")
+    parser.add_argument("--repeats", type=int, default=3, help="timed batched runs")
+    parser.add_argument("--profile", action="store_true", help="print cProfile of each part")
+    args = parser.parse_args()
+
+    t_env, t_engine = single_env(args.episodes, args.profile)
+    t_step, t_new_days = batched_env(args.copies, args.steps, args.repeats, args.profile)
+
+    overhead = t_env / t_engine - 1.0
+    rate = args.copies / t_step
+    n_steps = 288
+    episode_rate = args.copies * n_steps / (n_steps * t_step + t_new_days)
+    print(
+        f"default scenario, day seed {DAY_SEED}, random actions; "
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"1. PowerTripEnv (OpenDSS) against the bare engine step, best of {args.episodes} episodes"
+    )
+    print(f"  env step          {1e6 * t_env:8.1f} us  ({1 / t_env:,.0f} steps/s)")
+    print(f"  engine step       {1e6 * t_engine:8.1f} us  ({1 / t_engine:,.0f} steps/s)")
+    verdict = "MET" if overhead <= OVERHEAD_TARGET else "MISSED"
+    print(
+        f"  env overhead: {100 * overhead:.1f} % "
+        f"(target <= {100 * OVERHEAD_TARGET:.0f} %): {verdict}"
+    )
+    print(
+        f"2. BatchedPowerTripEnv, {args.copies} copies, best of {args.repeats} x {args.steps} "
+        "steps inside their days"
+    )
+    print(
+        f"  batched step      {1e3 * t_step:8.2f} ms  ({1e6 * t_step / args.copies:.1f} us "
+        "per env-step)"
+    )
+    verdict = "MET" if rate >= BATCHED_TARGET else "MISSED"
+    print(f"  env-steps/s: {rate:,.0f} (target >= {BATCHED_TARGET:,}): {verdict}")
+    print(
+        f"  starting {args.copies} copies on new days: {t_new_days:.2f} s "
+        f"({1e3 * t_new_days / args.copies:.0f} ms per day); with a new day for every copy "
+        f"every episode: {episode_rate:,.0f} env-steps/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,660 @@
+"""A batched vector env: N copies of the feeder stepped in one call (DESIGN.md §8).
+
+:class:`BatchedPowerTripEnv` is the vectorised twin of :class:`~powertrip_env.env.PowerTripEnv`:
+same observation layout, action mapping, vector reward and episode end, so that a policy
+trained on one runs on the other. Instead of one OpenDSS solve per copy, every step solves all
+N copies at once with the exact reduced network model
+(:class:`~powertrip_env.grid.reduced.ReducedNetwork`, about 1e-12 pu from a tightly converged
+OpenDSS solve). One OpenDSS engine builds the model and is then closed; the step is pure numpy.
+
+The EV bookkeeping of :class:`~powertrip_env.ev.EVFleetState` (bounds with the energy
+guarantee, energy delivered) is mirrored here over a leading copy axis by the functions
+:func:`_cp_bounds` and :func:`_deliver`; ``tests/test_vector_env.py`` holds the two envs in
+lockstep so that the two stay the same.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from powertrip_env import metrics
+from powertrip_env.config import ScenarioConfig, load_scenario_config
+from powertrip_env.env import FAILURE_COST, assemble_observations, observation_bounds
+from powertrip_env.errors import ConfigError
+from powertrip_env.ev import EVFleetState
+from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.reduced import ReducedNetwork, ReducedSolution
+from powertrip_env.profiles import DayGrid
+from powertrip_env.scenario import build_scenario
+
+#: Days kept built (profiles and references) at least; at least ``num_envs`` are kept.
+_DAY_CACHE = 8
+_MAX_DAY_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class _Day:
+    """The per-step inputs of one scenario-day as arrays (rows are steps), and its references.
+
+    ``session_at`` holds the index into ``requested_kwh`` of the session plugged in at each CP
+    (-1 when none), ``stop_at`` the first step after that EV leaves, ``request_kw`` the
+    no-control request of the seed formulation (zeros with the energy guarantee),
+    ``fixed_net_kw`` the residential load minus the PV availability per phase. ``refs`` is
+    ``(F1_ref, F2_ref)`` (DESIGN.md §6).
+    """
+
+    seed: int
+    load_p_kw: np.ndarray  # (T, n_loads)
+    load_q_kvar: np.ndarray  # (T, n_loads)
+    pv_available_kw: np.ndarray  # (T, n_pv)
+    fixed_net_kw: np.ndarray  # (T, 3)
+    session_at: np.ndarray  # (T, n_cp) int
+    stop_at: np.ndarray  # (T, n_cp) float, steps
+    request_kw: np.ndarray  # (T, n_cp)
+    requested_kwh: np.ndarray  # (n_sessions,)
+    refs: np.ndarray  # (2,)
+
+
+# ------------------------------------------------------------------ batched EV bookkeeping
+def _remaining_at(remaining_kwh: np.ndarray, rows: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """(m, n_cp) energy owed to the EV plugged into each CP of copies ``rows`` (0 if none).
+
+    ``remaining_kwh`` is (B, n_sessions) per copy; ``session`` (m, n_cp) the plugged-in
+    session of each CP of each copy in ``rows`` (-1 when none).
+    """
+    owed = remaining_kwh[rows[:, np.newaxis], np.maximum(session, 0)]
+    return np.where(session >= 0, owed, 0.0)
+
+
+def _cp_bounds(
+    remaining_kwh: np.ndarray,
+    plugged: np.ndarray,
+    stop_step: np.ndarray,
+    t: np.ndarray,
+    request_kw: np.ndarray,
+    p_max_kw: np.ndarray,
+    dt_h: float,
+    energy_guarantee: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(m, n_cp) lower and upper CP bounds, kW: :meth:`EVFleetState.bounds` over copies.
+
+    The same float operations in the same order, so the bounds are bit-identical to the
+    single env's. ``t`` is (m,) the step of each copy.
+    """
+    if not energy_guarantee:  # seed formulation: the EV's no-control request
+        return np.zeros_like(request_kw), request_kw
+    upper = np.minimum(p_max_kw, remaining_kwh / dt_h)
+    after_h = np.maximum(stop_step - t[:, np.newaxis] - 1, 0.0) * dt_h
+    lower = np.maximum(0.0, (remaining_kwh - p_max_kw * after_h) / dt_h)
+    lower = np.minimum(lower, upper)
+    return np.where(plugged, lower, 0.0), np.where(plugged, upper, 0.0)
+
+
+def _deliver(
+    remaining_kwh: np.ndarray, rows: np.ndarray, session: np.ndarray, cp_kw: np.ndarray, dt_h: float
+) -> None:
+    """Book the energy each plugged-in EV of copies ``rows`` received at ``cp_kw`` (in place)."""
+    r, c = np.nonzero(session >= 0)  # one session per CP: no index repeats within a copy
+    copy, s = rows[r], session[r, c]
+    remaining_kwh[copy, s] = np.maximum(0.0, remaining_kwh[copy, s] - cp_kw[r, c] * dt_h)
+
+
+def _unbalance(v_cp_bus: np.ndarray, index: str) -> np.ndarray:
+    """(m, n_cp) the unbalance index driving f1 at the CP buses, percent."""
+    if index == "pui":
+        return metrics.pui(np.abs(v_cp_bus))
+    return metrics.vuf(v_cp_bus)
+
+
+class BatchedPowerTripEnv(VectorEnv):
+    """N copies of :class:`~powertrip_env.env.PowerTripEnv` stepped in one numpy call.
+
+    ## Description
+    Each copy simulates its own day of the scenario (its own load, PV and EV profiles and EV
+    state); all copies share the feeder and device placement. Every :meth:`step` solves the N
+    power flows together with the exact reduced network model (DESIGN.md §8) instead of N
+    OpenDSS solves; the two agree to about 1e-12 pu when OpenDSS is tightly converged
+    (``tests/test_vector_env.py`` holds them within 1e-6 pu).
+
+    ## Action Space
+    ``single_action_space`` is ``PowerTripEnv``'s ``Box(0, 1, (n_cp + n_pv,), float32)``;
+    ``action_space`` batches it to ``(num_envs, n_cp + n_pv)``. Each value is the fraction of
+    its step's range (CP: guaranteed minimum to request; PV: 0 to availability), clipped into
+    [0, 1]. NaN or infinite values (in any row) or a wrong shape raise ``ValueError``.
+
+    ## Observation Space
+    ``single_observation_space`` is ``PowerTripEnv``'s (same table, same bounds, float32);
+    ``observation_space`` batches it to ``(num_envs, obs_dim)``.
+
+    ## Rewards
+    ``(num_envs, 2)`` float32: per copy ``-[f1 / F1_ref, f2 / F2_ref]`` as in ``PowerTripEnv``
+    (vector reward, MO-Gymnasium's vector-env convention). ``reward_space`` is the per-copy
+    ``Box(-10, 0, (2,), float32)`` and ``reward_dim = 2``, as in ``MOSyncVectorEnv``. The
+    references of each day come from a no-control pass through the reduced model (exact;
+    ``PowerTripEnv`` runs it through OpenDSS at its 1e-4 tolerance, so the two differ by a few
+    1e-4 relative). A copy whose power flow fails earns ``-[10, 10]``.
+
+    ## Starting State
+    Each copy starts at midnight of a day drawn from its own generator (see Arguments).
+
+    ## Episode End
+    A copy is truncated after its day's last step and terminated when its power flow does not
+    converge (``infos["termination_reason"]``); other copies carry on.
+
+    Autoreset: ``AutoresetMode.NEXT_STEP`` (as ``SyncVectorEnv`` and ``MOSyncVectorEnv``): the
+    step after a copy ended resets it, ignoring its action, and returns its first observation
+    of the new day with reward ``[0, 0]``, ``terminated = truncated = False`` and the reset's
+    info (``day_seed``, ``f1_ref``, ``f2_ref``).
+
+    ## Info
+    Dicts of arrays with a boolean mask ``_key`` per key (Gymnasium's vector convention).
+    Step: ``f1`` (%^2) and ``f2`` (kW^2) raw, ``f_norm`` (N, 2), ``setpoints_kw`` (N, n_cp +
+    n_pv), ``v_cp_pu`` (N, n_cp, 3) CP-bus phase voltages in pu of :attr:`v_base`,
+    ``unbalance_pct`` (N, n_cp), and ``termination_reason`` where a copy failed. Reset:
+    ``day_seed``, ``f1_ref``, ``f2_ref``.
+
+    ## Arguments
+    ``num_envs``: number of copies. ``config``, ``energy_guarantee``, ``day_seed``: as for
+    ``PowerTripEnv`` (``day_seed`` fixes every copy's every episode to one day). ``reset(seed=s)``
+    seeds copy k's generator with ``s + k`` (SB3, Gymnasium), so copy k draws the same days as a
+    ``PowerTripEnv`` reset with ``s + k``; a list gives one seed per copy. ``reset(options=...)``
+    takes ``day_seed`` (one int for every copy, or one per copy) and ``reset_mask`` (a (N,)
+    bool array: reset only those copies). The scenario's ``objective.unbalance_index`` must be
+    ``pui`` or ``vuf`` (the reduced model gives no branch powers for ``power``).
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata: dict[str, Any] = {  # noqa: RUF012 - Gymnasium's convention
+        "render_modes": [],
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+    _autoreset: np.ndarray  # (num_envs,) copies that ended last step and reset on the next
+    _remaining: np.ndarray  # (num_envs, n_sessions) energy owed to each session, kWh
+
+    def __init__(
+        self,
+        num_envs: int,
+        config: ScenarioConfig | str | None = None,
+        energy_guarantee: bool | None = None,
+        day_seed: int | None = None,
+    ) -> None:
+        self._init_args = (num_envs, config, energy_guarantee, day_seed)
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ConfigError(f"num_envs={num_envs!r} must be a positive integer")
+        cfg = config if isinstance(config, ScenarioConfig) else load_scenario_config(config)
+        if energy_guarantee is not None:
+            cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=bool(energy_guarantee)))
+        if day_seed is not None and (not isinstance(day_seed, int) or day_seed < 0):
+            raise ConfigError(f"day_seed={day_seed!r} must be a non-negative integer or None")
+        self.unbalance_index = cfg.objective.unbalance_index
+        if self.unbalance_index not in ("pui", "vuf"):
+            raise ConfigError(
+                f"objective.unbalance_index={self.unbalance_index!r} is not supported by "
+                "BatchedPowerTripEnv, whose reduced network model gives voltages only; use "
+                "'pui' or 'vuf', or PowerTripEnv for 'power'"
+            )
+        self.config = cfg
+        self.day_seed = day_seed
+        self.num_envs = num_envs
+        self.feeder = cfg.feeder.build()
+        devices = cfg.devices
+        self.n_cp, self.n_pv = devices.n_cp, devices.n_pv
+        with OpenDSSEngine(self.feeder, devices) as engine:
+            self.net = ReducedNetwork(engine)
+            load_phase = [int(n.rsplit(".", 1)[1]) - 1 for n in engine.load_nodes]
+        self.n_loads = self.net.n_loads
+        #: Voltage base of the observation's CP-bus voltages (``PowerTripEnv``'s), volts.
+        self.v_base = float(self.net.base_v[0])
+        self.energy_guarantee = cfg.ev.energy_guarantee
+        grid = DayGrid(cfg.profiles.resolution_min)
+        self.n_steps, self.dt_h = grid.n_steps, grid.dt_h
+        self.p_max_kw = np.array([d.p_max_kw for d in devices.cps])
+        self._phase_load = _phase_map(load_phase)
+        self._phase_cp = _phase_map([d.phase - 1 for d in devices.cps])
+        self._phase_pv = _phase_map([d.phase - 1 for d in devices.pvs])
+
+        n_act = self.n_cp + self.n_pv
+        self.single_action_space = spaces.Box(0.0, 1.0, shape=(n_act,), dtype=np.float32)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._obs_low, self._obs_high = observation_bounds(self.n_cp, self.n_pv)
+        self.single_observation_space = spaces.Box(self._obs_low, self._obs_high, dtype=np.float32)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.reward_dim = 2
+        self.reward_space = spaces.Box(low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32)
+
+        self._days: OrderedDict[int, _Day] = OrderedDict()
+        self._day_cache = max(_DAY_CACHE, num_envs)
+        self._rngs: list[np.random.Generator | None] = [None] * num_envs
+        self._started = False
+        self._allocate()
+
+    # ------------------------------------------------------------------------------ days
+    def _build_day(self, seed: int) -> _Day:
+        scenario = build_scenario(self.config, seed, n_loads=self.n_loads, feeder=self.feeder)
+        p = scenario.profiles
+        ev = EVFleetState(
+            scenario.sessions, self.p_max_kw, self.dt_h, self.n_steps, self.energy_guarantee
+        )
+        return _Day(
+            seed=seed,
+            load_p_kw=p.load_p_kw,
+            load_q_kvar=p.load_q_kvar,
+            pv_available_kw=p.pv_available_kw,
+            fixed_net_kw=p.load_p_kw @ self._phase_load - p.pv_available_kw @ self._phase_pv,
+            session_at=np.ascontiguousarray(ev.session_at.T),
+            stop_at=np.ascontiguousarray(ev.stop_at.T),
+            request_kw=(
+                np.zeros((self.n_steps, self.n_cp))
+                if self.energy_guarantee
+                else np.ascontiguousarray(ev.request_profile_kw.T)
+            ),
+            requested_kwh=ev.requested_kwh.copy(),
+            refs=np.ones(2),
+        )
+
+    def _get_days(self, seeds: Sequence[int]) -> list[_Day]:
+        """The days of ``seeds`` (built, with references, on a cache miss), in order."""
+        missing = sorted({s for s in seeds if s not in self._days})
+        built = [self._build_day(s) for s in missing]
+        if built:
+            refs = self._no_control_refs(built)
+            for day, ref in zip(built, refs, strict=True):
+                self._days[day.seed] = replace(day, refs=ref)
+        days = []
+        for s in seeds:
+            self._days.move_to_end(s)
+            days.append(self._days[s])
+        while len(self._days) > self._day_cache:
+            self._days.popitem(last=False)
+        return days
+
+    def _no_control_refs(self, days: Sequence[_Day]) -> np.ndarray:
+        """(len(days), 2) ``(F1_ref, F2_ref)`` of each day (DESIGN.md §6), all days at once.
+
+        As :meth:`FeederSimulator.objective_refs`, through the reduced model: one no-control
+        pass (every setpoint at its upper bound), F1_ref the day's largest f1, F2_ref its
+        largest full-curtailment f2, each at least 1e-9.
+        """
+        m = len(days)
+        rows = np.arange(m)
+        n_steps, dt_h = self.n_steps, self.dt_h
+        remaining = _padded([d.requested_kwh for d in days])
+        f1 = np.full((n_steps, m), np.nan)
+        for t in range(n_steps):
+            session = np.stack([d.session_at[t] for d in days])
+            plugged = session >= 0
+            owed = _remaining_at(remaining, rows, session)
+            _, upper = _cp_bounds(
+                owed,
+                plugged,
+                np.stack([d.stop_at[t] for d in days]),
+                np.full(m, t),
+                np.stack([d.request_kw[t] for d in days]),
+                self.p_max_kw,
+                dt_h,
+                self.energy_guarantee,
+            )
+            sol = self.net.solve(
+                np.stack([d.load_p_kw[t] for d in days]),
+                np.stack([d.load_q_kvar[t] for d in days]),
+                upper,
+                np.stack([d.pv_available_kw[t] for d in days]),
+            )
+            f1[t] = metrics.f_unbalance(
+                _unbalance(self.net.cp_bus_phasors(sol), self.unbalance_index)
+            )
+            _deliver(remaining, rows, session, upper, dt_h)
+        refs = np.empty((m, 2))
+        for k, day in enumerate(days):
+            finite = np.isfinite(f1[:, k])
+            f1_ref = float(f1[finite, k].max()) if finite.any() else 0.0
+            f2_ref = float((day.pv_available_kw**2).sum(axis=1).max(initial=0.0))
+            refs[k] = max(f1_ref, 1e-9), max(f2_ref, 1e-9)
+        return refs
+
+    # ---------------------------------------------------------------------- gym vector API
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every copy (or those of ``options["reset_mask"]``) to the start of a day.
+
+        Args:
+            seed: ``None``, an int ``s`` (copy k gets ``s + k``) or one seed (or ``None``) per
+                copy; a seed re-seeds that copy's generator, from which its days are drawn.
+            options: ``day_seed`` (int for every copy, or one per copy) chooses the day;
+                ``reset_mask`` ((num_envs,) bool) resets only the copies marked True.
+
+        Returns:
+            ``(observations, infos)``; ``infos`` has ``day_seed``, ``f1_ref`` and ``f2_ref``.
+        """
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            super().reset(seed=int(seed))
+        seeds = self._seed_list(seed)
+        options = dict(options or {})
+        unknown = set(options) - {"day_seed", "reset_mask"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {sorted(unknown)}; allowed: ['day_seed', 'reset_mask']"
+            )
+        ids = self._reset_ids(options.get("reset_mask"))
+        day_seeds = self._day_seed_list(options.get("day_seed"))
+        info = self._reset_copies(ids, [seeds[k] for k in ids], [day_seeds[k] for k in ids])
+        self._started = True
+        return self._obs.copy(), info
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every copy with its row of ``actions``; copies that ended last step reset.
+
+        Returns:
+            ``(observations (N, obs_dim) float32, rewards (N, 2) float32, terminations (N,),
+            truncations (N,), infos)``.
+
+        Raises:
+            ValueError: ``actions`` is not (num_envs, n_cp + n_pv) or holds NaN/inf values.
+            gymnasium.error.ResetNeeded: called before :meth:`reset`.
+        """
+        if not self._started:
+            raise ResetNeeded("call reset() before step()")
+        a = self._validate(actions)
+        n = self.num_envs
+        rewards = np.zeros((n, 2), dtype=np.float32)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        info: dict[str, Any] = {}
+        resetting = self._autoreset.copy()
+        if resetting.any():  # NEXT_STEP autoreset: these copies' actions are ignored
+            reset_ids = np.flatnonzero(resetting)
+            info = self._reset_copies(reset_ids, [None] * reset_ids.size, [None] * reset_ids.size)
+            ids = np.flatnonzero(~resetting)
+            a = a[ids]
+        else:
+            ids = self._all
+        if ids.size:
+            rewards[ids], terminated[ids], truncated[ids], values = self._step_copies(ids, a)
+            info |= self._scatter(ids, values)
+        self._autoreset = terminated | truncated
+        return self._obs.copy(), rewards, terminated, truncated, info
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by rebuilding from the constructor arguments (like ``PowerTripEnv``)."""
+        return (type(self), self._init_args)
+
+    # ------------------------------------------------------------------------- internals
+    def _allocate(self) -> None:
+        """Per-copy arrays: each copy's day in a block of ``n_steps`` rows, and its state."""
+        n, rows = self.num_envs, self.num_envs * self.n_steps
+        self._all = np.arange(n)
+        self._load_p = np.zeros((rows, self.n_loads))
+        self._load_q = np.zeros((rows, self.n_loads))
+        self._pv = np.zeros((rows, self.n_pv))
+        self._fixed_net = np.zeros((rows, 3))
+        self._session = np.full((rows, self.n_cp), -1, dtype=np.intp)
+        self._stop = np.zeros((rows, self.n_cp))
+        self._request = np.zeros((rows, self.n_cp))
+        self._remaining = np.zeros((n, 1))  # (copies, sessions), widened as needed
+        self._refs = np.ones((n, 2))
+        self._t = np.zeros(n, dtype=np.intp)
+        self._lower = np.zeros((n, self.n_cp))  # CP bounds at each copy's current step
+        self._upper = np.zeros((n, self.n_cp))
+        self._v_cp_pu = np.ones((n, 3 * self.n_cp))  # the last step's, for the observation
+        self._unb = np.zeros((n, self.n_cp))
+        self._obs = np.zeros((n, self._obs_low.size), dtype=np.float32)
+        self._autoreset = np.zeros(n, dtype=bool)
+
+    def _seed_list(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        n = self.num_envs
+        if seed is None:
+            return [None] * n
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return [int(seed) + k for k in range(n)]
+        if isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) == n:
+            return [None if s is None else int(s) for s in seed]
+        raise ValueError(f"seed={seed!r} must be None, an int, or a list of {n} ints or None")
+
+    def _day_seed_list(self, day_seed: Any) -> list[int | None]:
+        n = self.num_envs
+        values = [day_seed] * n if day_seed is None or np.ndim(day_seed) == 0 else list(day_seed)
+        if len(values) != n or any(
+            v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0)
+            for v in values
+        ):
+            raise ValueError(
+                f"options['day_seed']={day_seed!r} must be a non-negative int or a list of "
+                f"{n} of them"
+            )
+        return [None if v is None else int(v) for v in values]
+
+    def _reset_ids(self, mask: Any) -> np.ndarray:
+        if mask is None:
+            return np.arange(self.num_envs)
+        if not (
+            isinstance(mask, np.ndarray)
+            and mask.dtype == np.bool_
+            and mask.shape == (self.num_envs,)
+            and mask.any()
+        ):
+            raise ValueError(
+                f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},) "
+                f"with at least one True, got {mask!r}"
+            )
+        if not self._started:
+            raise ResetNeeded("the first reset() resets every copy; pass no reset_mask")
+        return np.flatnonzero(mask)
+
+    def _reset_copies(
+        self, ids: np.ndarray, seeds: Sequence[int | None], day_seeds: Sequence[int | None]
+    ) -> dict[str, Any]:
+        """Start copies ``ids`` on a new day; write their first observations into ``_obs``."""
+        chosen = []
+        for k, seed, day_seed in zip(ids, seeds, day_seeds, strict=True):
+            if seed is not None:
+                self._rngs[k] = seeding.np_random(seed)[0]
+            rng = self._rngs[k]
+            if rng is None:  # never seeded: a seed from the vector env's own generator
+                rng = self._rngs[k] = seeding.np_random(
+                    int(self.np_random.integers(0, _MAX_DAY_SEED))
+                )[0]
+            if day_seed is not None:
+                chosen.append(day_seed)
+            elif self.day_seed is not None:
+                chosen.append(self.day_seed)
+            else:  # the draw PowerTripEnv.reset makes from its own np_random
+                chosen.append(int(rng.integers(0, _MAX_DAY_SEED)))
+        for k, day in zip(ids, self._get_days(chosen), strict=True):
+            self._place(int(k), day)
+        self._autoreset[ids] = False
+        self._observe(ids)
+        return self._scatter(
+            ids,
+            {
+                "day_seed": np.array(chosen, dtype=np.int64),
+                "f1_ref": self._refs[ids, 0],
+                "f2_ref": self._refs[ids, 1],
+            },
+        )
+
+    def _place(self, k: int, day: _Day) -> None:
+        """Copy ``day`` into copy ``k``'s block, with the EVs owing their full energy."""
+        block = slice(k * self.n_steps, (k + 1) * self.n_steps)
+        self._load_p[block] = day.load_p_kw
+        self._load_q[block] = day.load_q_kvar
+        self._pv[block] = day.pv_available_kw
+        self._fixed_net[block] = day.fixed_net_kw
+        self._session[block] = day.session_at
+        self._stop[block] = day.stop_at
+        self._request[block] = day.request_kw
+        n_sessions = day.requested_kwh.size
+        if n_sessions > self._remaining.shape[1]:
+            wider = np.zeros((self.num_envs, n_sessions))
+            wider[:, : self._remaining.shape[1]] = self._remaining
+            self._remaining = wider
+        self._remaining[k] = 0.0
+        self._remaining[k, :n_sessions] = day.requested_kwh
+        self._refs[k] = day.refs
+        self._t[k] = 0
+        self._v_cp_pu[k] = 1.0
+        self._unb[k] = 0.0
+
+    def _observe(self, ids: np.ndarray) -> None:
+        """Observations of copies ``ids`` at their current step; caches their CP bounds.
+
+        After a day's last step a copy is observed at that last step (as ``PowerTripEnv``).
+        """
+        t = np.minimum(self._t[ids], self.n_steps - 1)
+        f = ids * self.n_steps + t
+        session = self._session[f]
+        plugged = session >= 0
+        owed = _remaining_at(self._remaining, ids, session)
+        stop = self._stop[f]
+        lower, upper = _cp_bounds(
+            owed,
+            plugged,
+            stop,
+            t,
+            self._request[f],
+            self.p_max_kw,
+            self.dt_h,
+            self.energy_guarantee,
+        )
+        self._lower[ids], self._upper[ids] = lower, upper
+        self._obs[ids] = assemble_observations(
+            hour_h=t * self.dt_h,
+            plugged=plugged,
+            remaining_kwh=owed,
+            time_to_departure_h=(stop - t[:, np.newaxis]) * self.dt_h,
+            request_kw=upper,
+            minimum_kw=lower,
+            pv_available_kw=self._pv[f],
+            v_cp_pu=self._v_cp_pu[ids],
+            net_load_kw=self._fixed_net[f] + upper @ self._phase_cp,
+            unbalance_pct=self._unb[ids],
+            low=self._obs_low,
+            high=self._obs_high,
+        )
+
+    def _validate(self, actions: np.ndarray) -> np.ndarray:
+        a = np.asarray(actions, dtype=np.float64)
+        if a.shape != self.action_space.shape:
+            raise ValueError(
+                f"actions must have shape {self.action_space.shape} (num_envs, n_cp + n_pv), "
+                f"got {a.shape}"
+            )
+        finite = np.isfinite(a).all(axis=1)
+        if not finite.all():
+            raise ValueError(
+                "actions must be finite fractions in [0, 1]; rows "
+                f"{np.flatnonzero(~finite).tolist()} hold NaN or infinite values"
+            )
+        return np.clip(a, 0.0, 1.0)
+
+    def _step_copies(
+        self, ids: np.ndarray, a: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """One step of copies ``ids`` at fractions ``a``: rewards, terminated, truncated, info."""
+        n_cp, m = self.n_cp, ids.size
+        t = self._t[ids]
+        f = ids * self.n_steps + t
+        lower = np.zeros_like(a)
+        lower[:, :n_cp] = self._lower[ids]
+        upper = np.empty_like(a)
+        upper[:, :n_cp] = self._upper[ids]
+        upper[:, n_cp:] = self._pv[f]
+        x = lower + a * (upper - lower)  # PowerTripEnv.action_to_setpoints
+        np.clip(x, lower, upper, out=x)  # FeederSimulator.clip
+        cp_kw, pv_kw = x[:, :n_cp], x[:, n_cp:]
+
+        sol = self.net.solve(self._load_p[f], self._load_q[f], cp_kw, pv_kw)
+        v_cp_bus = self.net.cp_bus_phasors(sol)
+        unb = _unbalance(v_cp_bus, self.unbalance_index)
+        f_raw = np.stack(
+            [metrics.f_unbalance(unb), metrics.f_curtailment(upper[:, n_cp:], pv_kw)], axis=1
+        )
+        f_norm = metrics.normalise(f_raw, self._refs[ids])
+        reward = np.clip(metrics.objectives_to_reward(f_norm), -FAILURE_COST, 0.0)
+        v_cp_pu = np.abs(v_cp_bus) / self.v_base
+
+        _deliver(self._remaining, ids, self._session[f], cp_kw, self.dt_h)
+        self._t[ids] = t + 1
+        ok = sol.converged
+        self._v_cp_pu[ids] = np.where(ok[:, np.newaxis], v_cp_pu.reshape(m, -1), 1.0)
+        self._unb[ids] = np.where(ok[:, np.newaxis], unb, 0.0)
+        reward[~ok] = -FAILURE_COST
+        truncated = (t + 1 >= self.n_steps) & ok
+        self._observe(ids)
+        values = {
+            "f1": f_raw[:, 0],
+            "f2": f_raw[:, 1],
+            "f_norm": f_norm,
+            "setpoints_kw": x,
+            "v_cp_pu": v_cp_pu,
+            "unbalance_pct": unb,
+        }
+        if not ok.all():
+            values["termination_reason"] = _failure_reasons(sol)
+        return reward, ~ok, truncated, values
+
+    def _scatter(self, ids: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Per-copy values of copies ``ids`` as (num_envs, ...) arrays with ``_key`` masks."""
+        n = self.num_envs
+        everyone = ids.size == n  # ids are sorted and unique, so they are all copies
+        info: dict[str, Any] = {}
+        for key, value in values.items():
+            mask = np.ones(n, dtype=bool) if everyone else np.zeros(n, dtype=bool)
+            if key == "termination_reason":  # only the failed copies carry one
+                full = np.full(n, None, dtype=object)
+                failed = ids[value != None]  # noqa: E711 - element-wise on an object array
+                full[failed] = value[value != None]  # noqa: E711
+                mask[:] = False
+                mask[failed] = True
+            elif everyone:
+                full = value
+            else:
+                full = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
+                full[ids] = value
+                mask[ids] = True
+            info[key], info[f"_{key}"] = full, mask
+        return info
+
+
+def _failure_reasons(sol: ReducedSolution) -> np.ndarray:
+    """(B,) object array: why each copy's power flow failed (``None`` where it converged)."""
+    out = np.full(sol.batch_size, None, dtype=object)
+    out[~sol.converged] = (
+        f"reduced-model power flow did not converge in {sol.iterations} iterations"
+    )
+    out[sol.out_of_band] = (
+        "a device voltage left its constant-PQ band, where OpenDSS would model it as an impedance"
+    )
+    return out
+
+
+def _phase_map(phases: Sequence[int]) -> np.ndarray:
+    """(n, 3) one-hot map from devices to the phase (0, 1, 2) they connect to."""
+    out = np.zeros((len(phases), 3))
+    out[np.arange(len(phases)), np.asarray(phases, dtype=np.intp)] = 1.0
+    return out
+
+
+def _padded(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """(len(rows), longest) the 1-D ``rows`` stacked, zero-padded on the right (>= 1 column)."""
+    out = np.zeros((len(rows), max([1, *(r.size for r in rows)])))
+    for k, r in enumerate(rows):
+        out[k, : r.size] = r
+    return out
