@@ -266,7 +266,7 @@ class NSGA2Controller:
 _WORKER: dict[str, NSGA2Controller] = {}
 
 
-def _init_worker(scenario: Scenario, config: NSGA2Config, refs: tuple[float, ...]) -> None:
+def _init_worker(scenario: Scenario, config: NSGA2Config, refs: tuple[float, float]) -> None:
     # Each worker process owns one engine (DESIGN.md §10: never threads sharing one).
     _WORKER["controller"] = NSGA2Controller(FeederSimulator(scenario), config, refs)
 
@@ -307,7 +307,7 @@ class FrontPool:
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=functools.partial(_init_worker, scenario, config, tuple(refs)),
+            initializer=functools.partial(_init_worker, scenario, config, (refs[0], refs[1])),
         )
         self.workers = workers
 
