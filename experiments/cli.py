@@ -53,6 +53,52 @@ def _optimize(ns: argparse.Namespace) -> None:
     )
 
 
+def _train(ns: argparse.Namespace) -> None:
+    from experiments.train import TrainArgs, run_train
+
+    for run_dir in run_train(
+        TrainArgs(
+            algo=ns.algo,
+            weights=ns.weights,
+            conditioned=ns.conditioned,
+            sweep=ns.sweep,
+            timesteps=ns.timesteps,
+            seed=ns.seed,
+            n_envs=ns.n_envs,
+            checkpoint_every=ns.checkpoint_every,
+            eval_every=ns.eval_every,
+            train_days=ns.train_days,
+            hyperparams=ns.hyperparams,
+            scenario=ns.scenario,
+            resume=ns.resume,
+            out=ns.out,
+            progress=not ns.no_progress,
+        )
+    ):
+        print(f"run folder: {run_dir}")
+
+
+def _evaluate(ns: argparse.Namespace) -> None:
+    from experiments.train import evaluate_run, parse_days, parse_weights, print_evaluation
+
+    days = parse_days(ns.days) if ns.days else None
+    weights = parse_weights(ns.weights) if ns.weights else None
+    print_evaluation(ns.run_dir, evaluate_run(ns.run_dir, days=days, weights=weights))
+
+
+def _draw(ns: argparse.Namespace) -> None:
+    from experiments.feeder_drawing import draw_feeder
+    from powertrip_env.config import load_scenario_config
+    from powertrip_env.errors import FeederError
+
+    config = load_scenario_config(ns.scenario)
+    feeder = config.feeder.build()
+    if feeder.bus_coords_csv is None:
+        raise FeederError(f"feeder {feeder.name!r} has no bus coordinates to draw it with")
+    drawing = draw_feeder(feeder.bus_coords_csv, feeder, config.devices, ns.out)
+    print(f"wrote {drawing.path} ({drawing.n_lines} lines, {drawing.n_cps} CPs, {drawing.n_pvs} PVs)")
+
+
 def _buses(ns: argparse.Namespace) -> None:
     from powertrip_env.config import load_scenario_config
     from powertrip_env.grid.engine import OpenDSSEngine
@@ -99,8 +145,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="only the first N steps")
     p.add_argument("--out", default="runs", help="folder for run folders")
     p.add_argument("--resume", default=None, help="resume this run folder")
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes for fronts (seed formulation only)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_optimize)
+
+    p = sub.add_parser("train", help="train an SB3 agent on the scalarised env (or resume one)")
+    _common(p)
+    p.add_argument("--algo", default="sac", help="ppo, sac or td3")
+    p.add_argument("--weights", default="0.5,0.5", help="w1,w2 of (unbalance, curtailment)")
+    p.add_argument("--conditioned", action="store_true", help="one weight-conditioned policy")
+    p.add_argument("--sweep", action="store_true", help="one policy per weight, (1,0)..(0,1)")
+    p.add_argument("--timesteps", type=int, default=None, help="env steps in all (20000)")
+    p.add_argument("--seed", type=int, default=0, help="the run's seed")
+    p.add_argument("--n-envs", type=int, default=1, help="env copies stepped in process")
+    p.add_argument("--checkpoint-every", type=int, default=5000, help="steps per checkpoint")
+    p.add_argument("--eval-every", type=int, default=5000, help="steps per held-out evaluation")
+    p.add_argument("--train-days", type=int, default=None, help="train on days 0..N-1 only")
+    p.add_argument("--hyperparams", default=None, help="hyperparameter YAML for the algo")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a run")
+    p.add_argument("--out", default="runs", help="folder for run folders")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="a trained agent against no control on held-out days")
+    p.add_argument("run_dir", help="a training run folder")
+    p.add_argument("--days", default=None, help="comma-separated day seeds (the run's)")
+    p.add_argument("--weights", default=None, help="w1,w2 of the weighted cost (the run's)")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("draw", help="draw the feeder and where the scenario's devices sit")
+    _common(p)
+    p.add_argument("--out", default="feeder.png", help="PNG to write")
+    p.set_defaults(func=_draw)
 
     p = sub.add_parser("buses", help="list the feeder's LV buses and the loads on them")
     _common(p)
