@@ -158,21 +158,7 @@ class FeederSimulator:
     def observe(self) -> SimState:
         """The controller's view of the current step."""
         t = min(self.t, self.n_steps - 1)
-        lower, upper = self.bounds(t)
-        return SimState(
-            t=self.t,
-            hour=t * self.dt_h,
-            dt_h=self.dt_h,
-            lower_kw=lower,
-            upper_kw=upper,
-            plugged=self.ev.plugged(t),
-            remaining_kwh=self.ev.remaining_at(t),
-            time_to_departure_h=self.ev.time_to_departure_h(t),
-            pv_available_kw=self.profiles.pv_available_kw[t],
-            load_p_kw=self.profiles.load_p_kw[t],
-            load_q_kvar=self.profiles.load_q_kvar[t],
-            previous=self.last_grid,
-        )
+        return self._state(self.t, t, self.bounds(t), self.last_grid)
 
     def state_at(self, t: int) -> SimState:
         """The controller's view of step ``t`` without simulating the steps before it.
@@ -190,21 +176,29 @@ class FeederSimulator:
             )
         if not 0 <= t < self.n_steps:
             raise ValueError(f"t={t} is outside the day's steps 0..{self.n_steps - 1}")
-        lower, upper = self._compute_bounds(t)
+        return self._state(t, t, self._compute_bounds(t), None)
+
+    def _state(
+        self,
+        t: int,
+        row: int,
+        bounds: tuple[np.ndarray, np.ndarray],
+        previous: GridState | None,
+    ) -> SimState:
         p = self.profiles
         return SimState(
             t=t,
-            hour=t * self.dt_h,
+            hour=row * self.dt_h,
             dt_h=self.dt_h,
-            lower_kw=lower,
-            upper_kw=upper,
-            plugged=self.ev.plugged(t),
-            remaining_kwh=self.ev.remaining_at(t),
-            time_to_departure_h=self.ev.time_to_departure_h(t),
-            pv_available_kw=p.pv_available_kw[t],
-            load_p_kw=p.load_p_kw[t],
-            load_q_kvar=p.load_q_kvar[t],
-            previous=None,
+            lower_kw=bounds[0],
+            upper_kw=bounds[1],
+            plugged=self.ev.plugged(row),
+            remaining_kwh=self.ev.remaining_at(row),
+            time_to_departure_h=self.ev.time_to_departure_h(row),
+            pv_available_kw=p.pv_available_kw[row],
+            load_p_kw=p.load_p_kw[row],
+            load_q_kvar=p.load_q_kvar[row],
+            previous=previous,
         )
 
     def clip(self, x_kw: np.ndarray) -> np.ndarray:
