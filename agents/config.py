@@ -16,13 +16,14 @@ training.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
+from powertrip_env.config import dataclass_from_mapping
 from powertrip_env.errors import ConfigError
 
 ALGOS = ("ppo", "sac", "td3")
@@ -128,7 +129,7 @@ class SACParams:
     """Replay buffer capacity, transitions."""
     learning_starts: int = 1_000
     """Random-action steps before the first update."""
-    batch_size: int = 256
+    batch_size: int = 128
     """Minibatch size."""
     tau: float = 0.005
     """Polyak coefficient of the target critics."""
@@ -140,7 +141,7 @@ class SACParams:
     """Gradient steps per update."""
     ent_coef: str = "auto"
     """Entropy coefficient: ``auto`` (learned, SB3's ``auto``) or a number as text, e.g. ``0.1``."""
-    net_arch: tuple[int, ...] = (256, 256)
+    net_arch: tuple[int, ...] = (128, 128)
     """Hidden layer widths of actor and critics."""
     activation: str = "relu"
     """Hidden activation: ``tanh`` or ``relu``."""
@@ -168,7 +169,7 @@ class TD3Params:
     """Replay buffer capacity, transitions."""
     learning_starts: int = 1_000
     """Random-action steps before the first update."""
-    batch_size: int = 256
+    batch_size: int = 128
     """Minibatch size."""
     tau: float = 0.005
     """Polyak coefficient of the target networks."""
@@ -186,7 +187,7 @@ class TD3Params:
     """Clip of the target smoothing noise."""
     action_noise_sigma: float = 0.1
     """Std of the Gaussian exploration noise (actions in [-1, 1])."""
-    net_arch: tuple[int, ...] = (256, 256)
+    net_arch: tuple[int, ...] = (128, 128)
     """Hidden layer widths of actor and critics."""
     activation: str = "relu"
     """Hidden activation: ``tanh`` or ``relu``."""
@@ -220,28 +221,11 @@ PARAMS: dict[str, type[PPOParams] | type[SACParams] | type[TD3Params]] = {
     "td3": TD3Params,
 }
 
-T = TypeVar("T")
-
-
-def _from_mapping(cls: type[T], data: Any, where: str) -> T:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {data!r}")
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(known)}")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
 
 def hyperparams_from_dict(algo: str, data: dict[str, Any] | None) -> HyperParams:
     """Build the ``algo``'s hyperparameter dataclass from plain data (missing keys: defaults)."""
     _check_algo(algo)
-    return _from_mapping(PARAMS[algo], data, f"{algo} hyperparameters")
+    return dataclass_from_mapping(PARAMS[algo], data, f"{algo} hyperparameters")
 
 
 def default_hyperparams_path(algo: str) -> Path:
@@ -302,7 +286,8 @@ class TrainConfig:
     """Train one policy for every weight: w is appended to the observation and drawn per
     episode uniformly on the simplex (w1 ~ U(0, 1), w2 = 1 - w1)."""
     total_timesteps: int = 20_000
-    """Env steps to train for in all (a resumed run continues to this count)."""
+    """Env steps to train for in all (a resumed run continues to this count). PPO collects
+    whole rollouts (n_steps x n_envs), so it may end a little past it."""
     seed: int = 0
     """The run's one seed: SB3 (torch, action noise), vector-env copy k gets ``seed + k``."""
     n_envs: int = 1
@@ -387,7 +372,7 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     algo = data.get("algo", TrainConfig.algo)
     _check_algo(algo)
     raw_params = data.pop("params", None)
-    config = _from_mapping(TrainConfig, data, "training config")
+    config = dataclass_from_mapping(TrainConfig, data, "training config")
     if raw_params is None:
         return config
     return replace(config, params=hyperparams_from_dict(algo, raw_params))

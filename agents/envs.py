@@ -91,7 +91,7 @@ class WeightConditioned(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarr
             dtype=np.float32,
         )
         self.fixed = None if weight is None else np.array(check_weights(weight), np.float32)
-        self.w = np.full(self.reward_dim, 1.0 / self.reward_dim, np.float32)
+        self.w: np.ndarray = np.full(self.reward_dim, 1.0 / self.reward_dim, np.float32)
         self._w_rng: np.random.Generator | None = None
 
     def _with_w(self, obs: np.ndarray) -> np.ndarray:
@@ -117,7 +117,8 @@ class WeightConditioned(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarr
         obs, vector, terminated, truncated, info = self.env.step(action)
         info["vector_reward"] = vector
         info["reward_weights"] = self.w
-        return self._with_w(obs), float(np.dot(self.w, vector)), terminated, truncated, info
+        reward = float(np.dot(self.w, np.asarray(vector, dtype=np.float32)))
+        return self._with_w(obs), reward, terminated, truncated, info
 
 
 def make_env(
@@ -147,7 +148,7 @@ def make_env(
             env = WeightConditioned(env)
         else:
             env = mo_gym.wrappers.LinearReward(env, weight=np.array(config.weights, np.float32))
-        env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+        env = gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0))
         filename = None if monitor_dir is None else str(monitor_dir / f"env_{rank}")
         return Monitor(env, filename=filename, override_existing=not append_monitor)
 
@@ -158,21 +159,21 @@ def make_vec_env(
     config: TrainConfig,
     monitor_dir: Path | None = None,
     append_monitor: bool = False,
+    stats: Path | None = None,
 ) -> VecEnv:
     """The training vector env: ``n_envs`` in-process copies, observation-normalised if asked.
 
     Seeding is left to SB3 (``Algo(..., seed=seed)`` calls ``env.seed(seed)``: copy k gets
-    ``seed + k``).
+    ``seed + k``). ``stats`` is a saved VecNormalize to continue from (resuming).
     """
     scenario = load_scenario_config(config.scenario)
     if monitor_dir is not None:
         monitor_dir.mkdir(parents=True, exist_ok=True)
     venv: VecEnv = DummyVecEnv(
-        [
-            make_env(config, k, scenario, monitor_dir, append_monitor)
-            for k in range(config.n_envs)
-        ]
+        [make_env(config, k, scenario, monitor_dir, append_monitor) for k in range(config.n_envs)]
     )
+    if config.normalise_obs and stats is not None:
+        return VecNormalize.load(str(stats), venv)
     if config.normalise_obs:
         gamma = config.hyperparams.gamma
         venv = VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=10.0, gamma=gamma)

@@ -164,7 +164,9 @@ def select_compromise(f_norm: np.ndarray, selection: str, weights: tuple[float, 
     """Index of the chosen point of a normalised front (rows: points; columns: f1, f2)."""
     if len(f_norm) == 1:
         return 0
-    if selection == "weighted_sum":
+    if selection == "weighted_sum" or np.any(np.ptp(f_norm, axis=0) <= 0.0):
+        # A front flat in one objective has no trade-off to weigh: the weighted sum picks
+        # its best point (pseudo-weights would divide by a zero range).
         return int(np.argmin(f_norm @ np.asarray(weights)))
     if selection == "knee":
         from pymoo.mcdm.high_tradeoff import HighTradeoffPoints

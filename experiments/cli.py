@@ -96,7 +96,9 @@ def _draw(ns: argparse.Namespace) -> None:
     if feeder.bus_coords_csv is None:
         raise FeederError(f"feeder {feeder.name!r} has no bus coordinates to draw it with")
     drawing = draw_feeder(feeder.bus_coords_csv, feeder, config.devices, ns.out)
-    print(f"wrote {drawing.path} ({drawing.n_lines} lines, {drawing.n_cps} CPs, {drawing.n_pvs} PVs)")
+    print(
+        f"wrote {drawing.path} ({drawing.n_lines} lines, {drawing.n_cps} CPs, {drawing.n_pvs} PVs)"
+    )
 
 
 def _buses(ns: argparse.Namespace) -> None:

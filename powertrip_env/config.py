@@ -188,7 +188,8 @@ class ScenarioConfig:
 T = TypeVar("T")
 
 
-def _section(cls: type[T], data: Any, where: str) -> T:
+def dataclass_from_mapping(cls: type[T], data: Any, where: str) -> T:
+    """Build dataclass ``cls`` from a mapping, naming ``where`` and any unknown key in errors."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -215,7 +216,7 @@ def _devices(data: Any) -> DevicePlacement:
         for k, item in enumerate(items):
             where = f"devices.{kind}[{k}]"
             try:
-                specs.append(_section(DeviceSpec, item, where))
+                specs.append(dataclass_from_mapping(DeviceSpec, item, where))
             except ConfigError as exc:
                 raise ConfigError(f"{where}: {exc}") from exc
         out[kind] = tuple(specs)
@@ -234,10 +235,10 @@ def scenario_config_from_dict(data: dict[str, Any]) -> ScenarioConfig:
     if unknown:
         raise ConfigError(f"unknown section(s) {unknown}; allowed: {sorted(sections)}")
     return ScenarioConfig(
-        feeder=_section(FeederConfig, data.get("feeder"), "feeder"),
-        profiles=_section(ProfileConfig, data.get("profiles"), "profiles"),
-        ev=_section(EVConfig, data.get("ev"), "ev"),
-        objective=_section(ObjectiveConfig, data.get("objective"), "objective"),
+        feeder=dataclass_from_mapping(FeederConfig, data.get("feeder"), "feeder"),
+        profiles=dataclass_from_mapping(ProfileConfig, data.get("profiles"), "profiles"),
+        ev=dataclass_from_mapping(EVConfig, data.get("ev"), "ev"),
+        objective=dataclass_from_mapping(ObjectiveConfig, data.get("objective"), "objective"),
         devices=_devices(data.get("devices", {})),
     )
 

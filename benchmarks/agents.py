@@ -1,0 +1,325 @@
+"""Trained agents against NSGA-II: weighted day cost on held-out days, and decision time.
+
+For each weight w of the sweep (1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0, 1):
+
+1. train an agent (SAC by default, shipped hyperparameters) on the env scalarised with w;
+2. run it, NSGA-II with weighted-sum selection at w (population 100, 100 generations,
+   ``baselines/nsga2.py``) and no control on the same held-out days (day seeds
+   ``EVAL_DAY_BASE + k``, never seen in training), with the EV energy guarantee;
+3. report each controller's normalised weighted day cost (mean over the days of the mean over
+   steps of ``w . [f1/F1_ref, f2/F2_ref]``, :mod:`agents.evaluation`; lower is better), the
+   ratio agent / NSGA-II (target <= 1.10), and the decision time per step of each (target:
+   the agent at least 1000x faster).
+
+Budget on the 2-core development machine (documented, at most 60 minutes): the trainings
+and the NSGA-II days run in a pool of ``--workers`` processes (default 2, one torch and BLAS
+thread each). SAC trains at about 100 env steps/s per process, so 40,000 steps per weight
+take about 7 minutes and the five trainings about 20 minutes on two workers; NSGA-II costs
+about 1 s per step (pymoo's own bookkeeping is 0.9 s of it), so a 288-step day takes about
+5 minutes and 5 weights x 2 days about 25 minutes on two workers. Total: about 45-55 minutes.
+Lower ``--timesteps``/``--days`` for a shorter run; ``--smoke`` checks that everything runs
+(tiny budget, 24-step days, about a minute).
+
+NSGA-II lives in ``baselines/nsga2.py``; it is imported lazily and, when absent, only the
+agent side is reported (with a note that the comparison is pending).
+
+Usage::
+
+    python benchmarks/agents.py [--algo sac] [--timesteps 40000] [--days 2] [--workers 2]
+    python benchmarks/agents.py --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Run as a script, this file's folder comes first on sys.path and its name shadows the
+# ``agents`` package; drop the folder so that ``import agents`` finds the package.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import numpy as np  # noqa: E402 - after the path fix above
+
+from agents.config import (  # noqa: E402
+    DEFAULT_SWEEP_WEIGHTS,
+    EVAL_DAY_BASE,
+    TrainConfig,
+    load_hyperparams,
+)
+
+TARGET_COST_RATIO = 1.10
+TARGET_SPEEDUP = 1000.0
+
+
+@dataclass(frozen=True)
+class BenchArgs:
+    """Arguments of the benchmark."""
+
+    algo: str = "sac"
+    """Learner for every weight."""
+    timesteps: int = 40_000
+    """Env steps of training per weight."""
+    days: int = 2
+    """Held-out days (EVAL_DAY_BASE + 0, 1, ...)."""
+    steps: int | None = None
+    """Only the first N steps of each evaluated day (None: the whole day)."""
+    nsga_pop: int = 100
+    """NSGA-II population."""
+    nsga_gen: int = 100
+    """NSGA-II generations per step."""
+    workers: int = 2
+    """Processes for trainings and NSGA-II days."""
+    seed: int = 0
+    """Seed of every training and of NSGA-II."""
+    out: str = "runs"
+    """Folder for the training runs and the benchmark's results."""
+    smoke: bool = False
+    """Tiny budget: check that the benchmark runs."""
+
+
+def _nsga2_available() -> bool:
+    try:
+        import baselines.nsga2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------- pool tasks (top level)
+def _train_task(config: TrainConfig) -> str:
+    from experiments.train import train
+
+    return str(train(config))
+
+
+def _agent_task(
+    run_dir: str, days: tuple[int, ...], steps: int | None, weights: tuple[float, float]
+) -> list[dict[str, Any]]:
+    import torch
+
+    from agents.evaluation import evaluate_days
+    from agents.policy import AgentController
+    from baselines.no_control import NoControl
+    from powertrip_env.env import PowerTripEnv
+
+    torch.set_num_threads(1)
+    env = PowerTripEnv()
+    try:
+        controllers = {"agent": AgentController(run_dir, env=env), "no control": NoControl()}
+        days_frame = evaluate_days(controllers, env, days, weights, steps=steps).days
+    finally:
+        env.close()
+    return list(days_frame.to_dict("records"))  # type: ignore[arg-type]
+
+
+def _nsga2_task(
+    weights: tuple[float, float], day: int, steps: int | None, pop: int, gen: int, seed: int
+) -> dict[str, Any]:
+    from agents.evaluation import TimedController, normalised_objectives
+    from baselines.nsga2 import NSGA2Config, NSGA2Controller
+    from powertrip_env.env import PowerTripEnv
+
+    env = PowerTripEnv()
+    try:
+        env.reset(options={"day_seed": day})
+        assert env.sim is not None
+        config = NSGA2Config(
+            pop_size=pop, n_gen=gen, seed=seed, selection="weighted_sum", weights=weights
+        )
+        timed = TimedController(NSGA2Controller(env.sim, config, refs=env.refs))
+        result = env.sim.run(timed, steps=steps)
+        f_norm = normalised_objectives(result.steps, env.refs)
+    finally:
+        env.close()
+    return {
+        "controller": "nsga2",
+        "day_seed": day,
+        "weighted_cost": float((f_norm @ np.asarray(weights)).mean()),
+        "f1_norm_mean": float(f_norm[:, 0].mean()),
+        "f2_norm_mean": float(f_norm[:, 1].mean()),
+        "decision_s_per_step": timed.seconds / max(timed.calls, 1),
+    }
+
+
+# ------------------------------------------------------------------------------- the bench
+def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> TrainConfig:
+    every = max(args.timesteps // 4, 1)
+    config = TrainConfig(
+        algo=args.algo,
+        weights=weights,
+        total_timesteps=args.timesteps,
+        seed=args.seed,
+        checkpoint_every=every,
+        eval_every=every,
+        eval_days=(EVAL_DAY_BASE + 100,),  # a held-out day for the learning curve only
+        out=str(out),
+        progress_bar=False,
+    )
+    if not args.smoke:
+        return config
+    tiny: dict[str, Any] = {"net_arch": (16, 16)}
+    if args.algo == "ppo":
+        tiny |= {"n_steps": 64, "batch_size": 32, "n_epochs": 1}
+    else:
+        tiny |= {"learning_starts": 64, "batch_size": 16, "buffer_size": 2000}
+    params = replace(load_hyperparams(args.algo), **tiny)
+    return replace(config, params=params, eval_every=0, train_days=2, max_episode_steps=48)
+
+
+def run(args: BenchArgs) -> dict[str, Any]:
+    """Train, evaluate and compare; return the per-weight results (also written to disk)."""
+    out = Path(args.out)
+    bench_dir = out / f"benchmark-agents__{time.strftime('%Y%m%dT%H%M%S')}"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    days = tuple(EVAL_DAY_BASE + k for k in range(args.days))
+    weights = [tuple(float(x) for x in w) for w in DEFAULT_SWEEP_WEIGHTS]
+    with_nsga2 = _nsga2_available()
+    t0 = time.perf_counter()
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
+        trainings = {
+            w: pool.submit(_train_task, _train_config(args, w, out))  # type: ignore[arg-type]
+            for w in weights
+        }
+        nsga: dict[tuple[float, ...], list[Future[dict[str, Any]]]] = {}
+        if with_nsga2:
+            for w in weights:
+                nsga[w] = [
+                    pool.submit(
+                        _nsga2_task, w, d, args.steps, args.nsga_pop, args.nsga_gen, args.seed
+                    )
+                    for d in days
+                ]
+        run_dirs = {w: f.result() for w, f in trainings.items()}
+        t_train = time.perf_counter() - t0
+        agents = {w: pool.submit(_agent_task, run_dirs[w], days, args.steps, w) for w in weights}
+        rows: list[dict[str, Any]] = []
+        for w in weights:
+            for row in agents[w].result() + [f.result() for f in nsga.get(w, [])]:
+                rows.append({"w1": w[0], "w2": w[1], **row})
+    t_total = time.perf_counter() - t0
+    results = {
+        "args": asdict(args),
+        "days": list(days),
+        "nsga2_available": with_nsga2,
+        "train_wall_s": t_train,
+        "total_wall_s": t_total,
+        "run_dirs": {f"{w[0]:.2f},{w[1]:.2f}": d for w, d in run_dirs.items()},
+        "rows": rows,
+    }
+    (bench_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    table = _table(rows, weights, with_nsga2)
+    (bench_dir / "table.md").write_text(table + "\n")
+    print(table)
+    print(
+        f"\n{args.algo.upper()}, {args.timesteps:,} steps per weight, days {list(days)}, "
+        f"steps per day {args.steps or 'all'}; training {t_train / 60:.1f} min, "
+        f"total {t_total / 60:.1f} min on {args.workers} workers\nresults: {bench_dir}"
+    )
+    return results
+
+
+def _mean(rows: list[dict[str, Any]], w: tuple[float, ...], controller: str, key: str) -> float:
+    values = [
+        r[key] for r in rows if (r["w1"], r["w2"]) == tuple(w) and r["controller"] == controller
+    ]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _ratio(agent: float, nsga: float) -> float:
+    """agent / NSGA-II cost; where NSGA-II reaches zero, only a zero-cost agent matches it."""
+    if nsga > 1e-12:
+        return agent / nsga
+    return 1.0 if agent <= 1e-12 else float("inf")
+
+
+def _table(rows: list[dict[str, Any]], weights: list[tuple[float, ...]], with_nsga2: bool) -> str:
+    head = "| w (f1, f2) | agent cost | NSGA-II cost | agent / NSGA-II | no control cost |"
+    head += " agent ms/step | NSGA-II s/step | speed-up |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for w in weights:
+        agent = _mean(rows, w, "agent", "weighted_cost")
+        nc = _mean(rows, w, "no control", "weighted_cost")
+        t_agent = _mean(rows, w, "agent", "decision_s_per_step")
+        if with_nsga2:
+            nsga = _mean(rows, w, "nsga2", "weighted_cost")
+            t_nsga = _mean(rows, w, "nsga2", "decision_s_per_step")
+            ratio = _ratio(agent, nsga)
+            verdict = "MET" if ratio <= TARGET_COST_RATIO else "MISSED"
+            speedup = t_nsga / t_agent
+            sp_verdict = "MET" if speedup >= TARGET_SPEEDUP else "MISSED"
+            cells = [
+                f"{nsga:.4f}",
+                f"{ratio:.3f} ({verdict})",
+                f"{nc:.4f}",
+                f"{1e3 * t_agent:.3f}",
+                f"{t_nsga:.3f}",
+                f"{speedup:,.0f}x ({sp_verdict})",
+            ]
+        else:
+            cells = ["pending", "pending", f"{nc:.4f}", f"{1e3 * t_agent:.3f}", "pending", "-"]
+        lines.append(f"| ({w[0]:.2f}, {w[1]:.2f}) | {agent:.4f} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"Targets: agent / NSGA-II <= {TARGET_COST_RATIO:.2f}; speed-up >= {TARGET_SPEEDUP:,.0f}x."
+    )
+    if not with_nsga2:
+        lines.append("NSGA-II (baselines/nsga2.py) is not available yet: comparison pending.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algo", default="sac", choices=["ppo", "sac", "td3"])
+    parser.add_argument("--timesteps", type=int, default=BenchArgs.timesteps)
+    parser.add_argument("--days", type=int, default=BenchArgs.days)
+    parser.add_argument("--steps", type=int, default=None, help="first N steps of each day")
+    parser.add_argument("--nsga-pop", type=int, default=BenchArgs.nsga_pop)
+    parser.add_argument("--nsga-gen", type=int, default=BenchArgs.nsga_gen)
+    parser.add_argument("--workers", type=int, default=BenchArgs.workers)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="folder for runs (default: runs/)")
+    parser.add_argument("--smoke", action="store_true", help="tiny budget: check it runs")
+    ns = parser.parse_args()
+    if ns.smoke:
+        args = BenchArgs(
+            algo=ns.algo,
+            timesteps=256,
+            days=1,
+            steps=24,
+            nsga_pop=8,
+            nsga_gen=2,
+            workers=ns.workers,
+            seed=ns.seed,
+            out=ns.out or tempfile.mkdtemp(prefix="powertrip-bench-agents-"),
+            smoke=True,
+        )
+    else:
+        args = BenchArgs(
+            algo=ns.algo,
+            timesteps=ns.timesteps,
+            days=ns.days,
+            steps=ns.steps,
+            nsga_pop=ns.nsga_pop,
+            nsga_gen=ns.nsga_gen,
+            workers=ns.workers,
+            seed=ns.seed,
+            out=ns.out or "runs",
+        )
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

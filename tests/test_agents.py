@@ -1,0 +1,404 @@
+"""Agents: tiny-budget SB3 training end to end, seeds, resume, the policy adapter, evaluation.
+
+Budgets here are a few hundred env steps with small networks and short episodes (32 steps),
+so that every algorithm runs end to end in seconds; the quality of the agents is the business
+of ``benchmarks/agents.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from agents.config import (
+    DEFAULT_SWEEP_WEIGHTS,
+    EVAL_DAY_BASE,
+    TrainConfig,
+    load_hyperparams,
+    train_config_from_dict,
+)
+from agents.envs import TrainingDays, WeightConditioned, make_vec_env
+from agents.models import ALGO_CLASSES, deterministic_actor, latest_checkpoint, read_run_config
+from agents.policy import AgentController
+from experiments.cli import main
+from experiments.train import evaluate_run, resume, train
+from powertrip_env.env import PowerTripEnv
+from powertrip_env.errors import ConfigError
+
+EVAL_DAY = EVAL_DAY_BASE
+TINY = {
+    "ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 2, "net_arch": (16, 16)},
+    "sac": {"learning_starts": 32, "batch_size": 16, "buffer_size": 1000, "net_arch": (16, 16)},
+    "td3": {"learning_starts": 32, "batch_size": 16, "buffer_size": 1000, "net_arch": (16, 16)},
+}
+
+
+def tiny_config(algo: str, out: Path, **changes: object) -> TrainConfig:
+    """A run of 96 steps on one cached training day, 32-step episodes, one held-out day."""
+    params = replace(load_hyperparams(algo), **TINY[algo])  # type: ignore[arg-type]
+    base = TrainConfig(
+        algo=algo,
+        total_timesteps=96,
+        checkpoint_every=64,
+        eval_every=0,
+        eval_days=(EVAL_DAY,),
+        train_days=1,
+        max_episode_steps=32,
+        params=params,
+        out=str(out),
+        progress_bar=False,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def sac_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(tiny_config("sac", tmp_path_factory.mktemp("sac")))
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[PowerTripEnv]:
+    e = PowerTripEnv()
+    yield e
+    e.close()
+
+
+# ------------------------------------------------------------------------------- training
+@pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
+def test_each_algorithm_trains_saves_and_loads(
+    algo: str, tmp_path: Path, env: PowerTripEnv
+) -> None:
+    run = train(tiny_config(algo, tmp_path))
+    meta = json.loads((run / "config.json").read_text())
+    assert meta["seed"] == 0 and "git_commit" in meta and meta["config"]["algo"] == algo
+    assert read_run_config(run).hyperparams == tiny_config(algo, tmp_path).hyperparams
+    for name in ("model.zip", "vecnormalize.pkl", "eval.csv", "progress.csv"):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    checkpoint = latest_checkpoint(run / "checkpoints")
+    assert checkpoint is not None and checkpoint.steps >= 96 and checkpoint.vecnormalize
+    assert (checkpoint.replay_buffer is not None) == (algo != "ppo")
+    assert (run / "checkpoints" / "model_64_steps.zip").is_file()
+
+    controller = AgentController(run, env=env)
+    env.reset(options={"day_seed": 3})
+    assert env.sim is not None
+    result = env.sim.run(controller, steps=24)
+    assert len(result.steps) == 24 and result.steps["converged"].all()
+    obs = np.stack([env.observation(env.sim.observe())] * 5)
+    actions = controller.act_batch(obs)
+    assert actions.shape == (5, 15) and np.all((actions >= 0) & (actions <= 1))
+    np.testing.assert_array_equal(actions[0], actions[4])
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
+def test_fast_actor_matches_sb3_predict(algo: str, tmp_path: Path) -> None:
+    config = tiny_config(algo, tmp_path)
+    venv = make_vec_env(config)
+    try:
+        model = ALGO_CLASSES[algo]("MlpPolicy", venv, seed=1, device="cpu")
+        obs = np.random.default_rng(0).normal(size=(7, venv.observation_space.shape[0]))
+        obs = obs.astype(np.float32)
+        expected, _ = model.predict(obs, deterministic=True)
+        with torch.inference_mode():
+            got = deterministic_actor(model)(torch.from_numpy(obs)).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    finally:
+        venv.close()
+
+
+def _policy_parameters(run: Path) -> dict[str, torch.Tensor]:
+    config = read_run_config(run)
+    return ALGO_CLASSES[config.algo].load(run / "model.zip", device="cpu").policy.state_dict()
+
+
+def test_two_trainings_with_one_seed_are_identical(tmp_path: Path) -> None:
+    runs = [
+        train(tiny_config("sac", tmp_path / name, total_timesteps=160, seed=seed))
+        for name, seed in (("a", 5), ("b", 5), ("c", 6))
+    ]
+    first, second, other = (_policy_parameters(r) for r in runs)
+    for key, value in first.items():
+        torch.testing.assert_close(value, second[key], rtol=0, atol=0, msg=key)
+    assert any(not torch.equal(value, other[key]) for key, value in first.items())
+    episodes = [pd.read_csv(r / "monitor" / "env_0.monitor.csv", skiprows=1) for r in runs[:2]]
+    pd.testing.assert_frame_equal(episodes[0][["r", "l"]], episodes[1][["r", "l"]])
+    evals = [pd.read_csv(r / "eval.csv") for r in runs[:2]]
+    pd.testing.assert_frame_equal(evals[0], evals[1])
+
+
+def test_resume_continues_step_count_and_learning_curve(tmp_path: Path) -> None:
+    run = train(tiny_config("sac", tmp_path, total_timesteps=128, eval_every=64))
+    episodes_before = len(pd.read_csv(run / "monitor" / "env_0.monitor.csv", skiprows=1))
+    progress_before = pd.read_csv(run / "progress.csv")
+    assert progress_before["time/total_timesteps"].max() == 128
+
+    assert resume(run, total_timesteps=256) == run
+    model = ALGO_CLASSES["sac"].load(run / "model.zip", device="cpu")
+    assert model.num_timesteps == 256
+    assert read_run_config(run).total_timesteps == 256
+    assert json.loads((run / "config.json").read_text())["resumed"][0]["from_step"] == 128
+    episodes_after = pd.read_csv(run / "monitor" / "env_0.monitor.csv", skiprows=1)
+    assert len(episodes_after) > episodes_before
+    progress = pd.read_csv(run / "progress.csv")
+    assert len(progress) > len(progress_before)
+    steps = progress["time/total_timesteps"].dropna()
+    assert steps.is_monotonic_increasing and steps.max() == 256
+    assert list(pd.read_csv(run / "eval.csv")["step"]) == [64, 128, 192, 256]
+    assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 2  # one curve, two files
+    checkpoint = latest_checkpoint(run / "checkpoints")
+    assert checkpoint is not None and checkpoint.steps == 256
+    assert [p.name for p in (run / "checkpoints").glob("replay_buffer_*")] == [
+        "replay_buffer_256_steps.pkl"
+    ]
+
+
+def test_resume_without_checkpoint_is_a_clean_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config\.json"):
+        resume(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"config": TrainConfig().to_dict()}))
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        resume(tmp_path)
+
+
+def test_weight_conditioned_policy_takes_any_weight(tmp_path: Path, env: PowerTripEnv) -> None:
+    run = train(tiny_config("td3", tmp_path, weight_conditioned=True))
+    assert "-wc__" in run.name
+    env.reset(options={"day_seed": 3})
+    assert env.sim is not None
+    obs = np.stack([env.observation(env.sim.observe())] * 2)
+    for w in DEFAULT_SWEEP_WEIGHTS:
+        controller = AgentController(run, env=env, weights=w)
+        assert controller.act_batch(obs).shape == (2, 15)
+    per_row = AgentController(run, env=env).act_batch(obs, weights=np.array([[1, 0], [0, 1]]))
+    assert per_row.shape == (2, 15)
+
+
+# ------------------------------------------------------------------------- policy adapter
+def test_adapter_sees_what_the_env_sees(sac_run: Path, env: PowerTripEnv) -> None:
+    """Stepping the env with the agent and running it in the simulator give the same day."""
+    controller = AgentController(sac_run, env=env)
+    obs, _ = env.reset(options={"day_seed": 11})
+    assert env.sim is not None
+    env_kw = []
+    for _ in range(12):
+        state = env.sim.observe()
+        np.testing.assert_array_equal(obs, env.observation(state))
+        fraction = controller.act_batch(obs[None])[0]
+        env_kw.append(env.action_to_setpoints(fraction, state))
+        obs, *_ = env.step(fraction)
+    sim_kw = env.sim.run(controller, steps=12).steps.filter(like="cp_kw_").to_numpy()
+    np.testing.assert_allclose(sim_kw, np.array(env_kw)[:, :3], atol=1e-9)
+
+
+def test_adapter_rejects_a_folder_without_a_run(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        AgentController(tmp_path / "nothing")
+    with pytest.raises(ConfigError, match=r"config\.json"):
+        AgentController(tmp_path)
+
+
+# ----------------------------------------------------------------------------- evaluation
+def test_evaluation_reports_every_design_metric(sac_run: Path, env: PowerTripEnv) -> None:
+    from baselines.no_control import NoControl
+
+    env.reset(options={"day_seed": EVAL_DAY})
+    assert env.sim is not None
+    design_metrics = set(env.sim.run(NoControl(), steps=4).summary())
+    result = evaluate_run(sac_run, days=(EVAL_DAY, EVAL_DAY + 1))
+    assert design_metrics <= set(result.days.columns)
+    assert {"weighted_cost", "f1_norm_mean", "f2_norm_mean"} <= set(result.days.columns)
+    assert sorted(set(result.days["controller"])) == ["agent", "no control"]
+    assert len(result.days) == 4 and (result.days["steps"] == 288).all()
+    nc = result.days[result.days["controller"] == "no control"]
+    assert (nc["f2_norm_mean"] == 0).all() and (nc["pv_usage_efficiency"] == 1).all()
+    assert (result.days["weighted_cost"] >= 0).all()
+    saved = json.loads((sac_run / "evaluation.json").read_text())
+    assert set(saved["mean"]) == {"agent", "no control"}
+    steps = pd.read_parquet(sac_run / "evaluation.parquet")
+    assert len(steps) == 4 * 288 and {"controller", "day_seed", "f1"} <= set(steps)
+
+
+def test_evaluate_cli_prints_every_metric(sac_run: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["evaluate", str(sac_run), "--days", str(EVAL_DAY)]) == 0
+    out = capsys.readouterr().out
+    for name in ("pui_max_pct", "vuf_max_pct", "v_min_pu", "voltage_drop_max_pu"):
+        assert name in out
+    for name in ("n_outside_uk_statutory", "pv_usage_efficiency", "ev_unserved_kwh"):
+        assert name in out
+    for name in ("transformer_loading_max_pct", "losses_kwh", "converged_steps"):
+        assert name in out
+    assert "no control" in out and "weighted_cost" in out
+
+
+@pytest.mark.slow
+def test_train_cli_trains_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    hp = tmp_path / "ppo.yaml"
+    hp.write_text("n_steps: 32\nbatch_size: 32\nn_epochs: 1\nnet_arch: [16, 16]\n")
+    common = ["--no-progress", "--checkpoint-every", "32", "--eval-every", "0"]
+    args = ["train", "--algo", "ppo", "--weights", "0.25,0.75", "--timesteps", "64"]
+    args += ["--train-days", "1", "--hyperparams", str(hp), "--out", str(tmp_path / "runs")]
+    assert main(args + common) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    assert read_run_config(run).weights == (0.25, 0.75)
+    assert main(["train", "--resume", str(run), "--timesteps", "128", *common]) == 0
+    assert ALGO_CLASSES["ppo"].load(run / "model.zip").num_timesteps == 128
+    assert str(run) in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------- wrappers
+def test_training_days_never_draw_held_out_days(env: PowerTripEnv) -> None:
+    wrapped = TrainingDays(env)
+    days = [wrapped.reset(seed=s)[1]["day_seed"] for s in range(3)]
+    assert all(0 <= d < EVAL_DAY_BASE for d in days)
+    assert days == [TrainingDays(env).reset(seed=s)[1]["day_seed"] for s in range(3)]
+    pool = TrainingDays(env, n_days=2)
+    assert {pool.reset(seed=s)[1]["day_seed"] for s in range(8)} <= {0, 1}
+
+
+def test_vector_env_copy_k_is_seeded_seed_plus_k(tmp_path: Path) -> None:
+    config = tiny_config("ppo", tmp_path, n_envs=2, train_days=None, normalise_obs=False)
+    venv = make_vec_env(config)
+    try:
+        venv.seed(7)
+        venv.reset()
+        days = [info["day_seed"] for info in venv.reset_infos]
+    finally:
+        venv.close()
+    e = PowerTripEnv()
+    try:
+        expected = [TrainingDays(e).reset(seed=7 + k)[1]["day_seed"] for k in range(2)]
+    finally:
+        e.close()
+    assert days == expected and days[0] != days[1]
+
+
+def test_weight_conditioned_wrapper(env: PowerTripEnv) -> None:
+    wrapped = WeightConditioned(TrainingDays(env, n_days=1))
+    obs, _ = wrapped.reset(seed=4)
+    assert obs.shape == (46,) and wrapped.observation_space.contains(obs)
+    w = obs[-2:]
+    assert w.sum() == pytest.approx(1.0) and np.all(w >= 0)
+    _, reward, _, _, info = wrapped.step(np.full(15, 0.5, dtype=np.float32))
+    assert reward == pytest.approx(float(np.dot(w, info["vector_reward"])))
+    again, _ = WeightConditioned(TrainingDays(env, n_days=1)).reset(seed=4)
+    np.testing.assert_array_equal(again[-2:], w)
+    fixed, _ = wrapped.reset(options={"weight": (0.25, 0.75)})
+    np.testing.assert_allclose(fixed[-2:], [0.25, 0.75])
+    draws = np.array([wrapped.reset()[0][-2] for _ in range(40)])
+    assert draws.min() < 0.25 and draws.max() > 0.75  # spread over the simplex
+
+
+# ---------------------------------------------------------------------------- bad config
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"weights": (0.5, 0.6)}, "weights"),
+        ({"weights": (1.0,)}, "weights"),
+        ({"weights": (-0.5, 1.5)}, "weights"),
+        ({"algo": "dqn"}, "algo"),
+        ({"total_timesteps": 0}, "total_timesteps"),
+        ({"eval_days": (3,)}, "eval_days"),
+        ({"n_envs": 0}, "n_envs"),
+        ({"params": load_hyperparams("ppo")}, "params"),
+    ],
+)
+def test_bad_config_names_the_field(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_unknown_hyperparameter_key_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "sac.yaml"
+    bad.write_text("learning_rate: 0.001\nlearning_rat: 0.1\n")
+    with pytest.raises(ConfigError, match="learning_rat"):
+        load_hyperparams("sac", bad)
+    bad.write_text("batch_size: -3\n")
+    with pytest.raises(ConfigError, match=r"sac\.batch_size"):
+        load_hyperparams("sac", bad)
+    with pytest.raises(ConfigError, match="not_a_field"):
+        train_config_from_dict({"algo": "sac", "not_a_field": 1})
+    with pytest.raises(ConfigError, match="gamma_typo"):
+        train_config_from_dict({"algo": "ppo", "params": {"gamma_typo": 0.9}})
+
+
+def test_config_round_trips_through_plain_data() -> None:
+    config = TrainConfig(algo="td3", weights=(0.25, 0.75), train_days=3)
+    assert train_config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_shipped_hyperparameters_load() -> None:
+    for algo in ("ppo", "sac", "td3"):
+        assert type(load_hyperparams(algo)).__name__.lower().startswith(algo)
+
+
+def test_train_cli_bad_weights_is_a_clean_error(capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--weights", "0.5,0.6", "--no-progress"]) == 2
+    assert "--weights" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:rich is experimental")  # tqdm's note on its rich bar
+def test_sweep_trains_one_policy_per_weight(tmp_path: Path) -> None:
+    from experiments.train import sweep
+
+    base = tiny_config("ppo", tmp_path, total_timesteps=32, progress_bar=True)
+    runs = sweep(base, weights=[(1.0, 0.0), (0.0, 1.0)])
+    assert len(set(runs)) == 2
+    assert [read_run_config(r).weights for r in runs] == [(1.0, 0.0), (0.0, 1.0)]
+    assert all((r / "model.zip").is_file() for r in runs)
+
+
+# ----------------------------------------------------------------- multi-objective RL check
+@pytest.mark.slow
+def test_morl_baselines_gpi_ls_runs_on_the_env_unmodified() -> None:
+    """GPI-LS (morl-baselines) learns on ``powertrip/PowerTrip-v0`` as registered.
+
+    PGMORL cannot: its env factory calls ``mo_gym.make(env_id, render_mode="rgb_array")``
+    and PowerTripEnv takes no ``render_mode`` argument.
+    """
+    pytest.importorskip(
+        "morl_baselines", reason="morl-baselines is not installed (pip install powertrip[morl])"
+    )
+    import mo_gymnasium as mo_gym
+    from morl_baselines.common.evaluation import policy_evaluation_mo
+    from morl_baselines.multi_policy.gpi_pd.gpi_pd_continuous_action import (
+        GPILSContinuousAction,
+    )
+
+    env = mo_gym.make("powertrip/PowerTrip-v0", day_seed=1)
+    eval_env = mo_gym.make("powertrip/PowerTrip-v0", day_seed=2)
+    try:
+        agent = GPILSContinuousAction(
+            env,
+            net_arch=[16, 16],
+            batch_size=16,
+            buffer_size=500,
+            learning_starts=32,
+            gradient_updates=1,
+            log=False,
+            seed=0,
+            device="cpu",
+        )
+        agent.train(
+            total_timesteps=128,
+            eval_env=eval_env,
+            ref_point=np.array([-300.0, -300.0]),
+            num_eval_weights_for_front=2,
+            num_eval_episodes_for_front=1,
+            timesteps_per_iter=64,
+            checkpoints=False,
+        )
+        assert len(agent.weight_support) >= 2
+        for w in ([1.0, 0.0], [0.0, 1.0]):
+            vector_return = policy_evaluation_mo(agent, eval_env, np.array(w), rep=1)[2]
+            assert vector_return.shape == (2,) and np.all(vector_return <= 0)
+    finally:
+        env.close()
+        eval_env.close()
