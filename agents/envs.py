@@ -140,7 +140,10 @@ def make_env(
     scenario = scenario or load_scenario_config(config.scenario)
 
     def thunk() -> gym.Env[np.ndarray, np.ndarray]:
-        env: gym.Env[Any, Any] = PowerTripEnv(scenario, energy_guarantee=config.energy_guarantee)
+        # Training needs the rewards, not every DESIGN §7 metric in each step's info.
+        env: gym.Env[Any, Any] = PowerTripEnv(
+            scenario, energy_guarantee=config.energy_guarantee, info_metrics=False
+        )
         env = TrainingDays(env, config.train_days)
         if config.max_episode_steps is not None:
             env = gym.wrappers.TimeLimit(env, config.max_episode_steps)

@@ -79,11 +79,16 @@ class StepResult:
 
 def unbalance_at_cp_buses(grid: GridState, index: str) -> np.ndarray:
     """(n_cp,) the unbalance index that drives f1 (``pui``, ``vuf`` or ``power``), percent."""
+    return unbalance_index(index, grid.v_cp_bus, grid.p_phase_cp_bus_kw)
+
+
+def unbalance_index(index: str, v_cp_bus: np.ndarray, p_phase_kw: np.ndarray) -> np.ndarray:
+    """(..., n_cp) unbalance ``index`` from CP-bus phasors (..., n_cp, 3), V, or powers, kW."""
     if index == "pui":
-        return metrics.pui(np.abs(grid.v_cp_bus))
+        return metrics.pui(np.abs(v_cp_bus))
     if index == "vuf":
-        return metrics.vuf(grid.v_cp_bus)
-    return metrics.power_unbalance(grid.p_phase_cp_bus_kw)
+        return metrics.vuf(v_cp_bus)
+    return metrics.power_unbalance(p_phase_kw)
 
 
 class FeederSimulator:
@@ -240,6 +245,14 @@ class FeederSimulator:
         self._bounds_t = -1
         record = self.step_metrics(t) if with_metrics else {}
         return StepResult(x_kw=x, grid=grid, metrics=record)
+
+    def step_objectives(self, t: int) -> tuple[float, float]:
+        """(f1, f2) of an already simulated step ``t`` (DESIGN.md §6), without other metrics."""
+        log = self.log
+        x = log.x_kw[t]
+        f2 = float(metrics.f_curtailment(log.available_kw[t], x[self.n_cp :]))
+        index = unbalance_index(self.unbalance_index, log.v_cp_bus[t], log.p_phase_cp_bus_kw[t])
+        return float(metrics.f_unbalance(index)), f2
 
     def step_metrics(self, t: int) -> dict[str, Any]:
         """Every DESIGN.md §7 metric of an already simulated step ``t``."""
