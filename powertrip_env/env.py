@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -14,7 +15,12 @@ from powertrip_env.config import ScenarioConfig, load_scenario_config
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.scenario import Scenario, build_scenario
-from powertrip_env.simulator import FeederSimulator, SimState, StepResult
+from powertrip_env.simulator import (
+    FeederSimulator,
+    SimState,
+    StepResult,
+    unbalance_at_cp_buses,
+)
 
 #: Reward of a step whose power flow failed: worse than any feasible normalised cost.
 FAILURE_COST = 10.0
@@ -92,8 +98,6 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self.info_metrics = bool(info_metrics)
         cfg = config if isinstance(config, ScenarioConfig) else load_scenario_config(config)
         if energy_guarantee is not None:
-            from dataclasses import replace
-
             cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=bool(energy_guarantee)))
         if day_seed is not None and (not isinstance(day_seed, int) or day_seed < 0):
             raise ConfigError(f"day_seed={day_seed!r} must be a non-negative integer or None")
@@ -132,7 +136,6 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     def _observation(self, state: SimState) -> np.ndarray:
         if state.previous is not None and state.previous.converged:
             v_cp = (np.abs(state.previous.v_cp_bus) / self.engine.base_v[0]).ravel()
-            from powertrip_env.simulator import unbalance_at_cp_buses
 
             unb = unbalance_at_cp_buses(state.previous, self.config.objective.unbalance_index)
         else:
