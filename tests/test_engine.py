@@ -167,3 +167,26 @@ def test_closed_engine_refuses_work(feeder: Feeder) -> None:
     engine.close()  # idempotent
     with pytest.raises(Exception, match="closed"):
         engine.run_pf()
+
+
+def test_fast_readings_equal_opendss_element_readings(
+    feeder: Feeder, small_placement: DevicePlacement
+) -> None:
+    """Phase powers from Yprim @ V and loading from the source power match OpenDSS's own."""
+    with OpenDSSEngine(feeder, small_placement) as engine:
+        rng = np.random.default_rng(4)
+        engine.set_powers(
+            rng.uniform(0, 3, 55), np.full(55, 0.3), np.array([7.0, 3.0]), np.array([2.0, 1.0])
+        )
+        assert engine.run_pf()[0]
+        dss = engine.dss
+        for k, (element, terminal) in enumerate(engine._cp_upstream):
+            dss.Circuit.SetActiveElement(element)
+            p = np.asarray(dss.CktElement.Powers())[0::2].reshape(2, -1)[terminal - 1][:3]
+            expected = -p if terminal == 2 else p
+            np.testing.assert_allclose(engine.cp_bus_phase_powers()[k], expected, atol=1e-9)
+        dss.Transformers.First()
+        dss.Circuit.SetActiveElement(f"Transformer.{dss.Transformers.Name()}")
+        pq = np.asarray(dss.CktElement.Powers()).reshape(-1, 2)[:3]
+        s_kva = abs(complex(pq[:, 0].sum(), pq[:, 1].sum()))
+        assert engine.transformer_loading_pct() == pytest.approx(100 * s_kva / 800.0, rel=1e-9)

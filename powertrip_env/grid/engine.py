@@ -242,7 +242,15 @@ class OpenDSSEngine:
             dtype=np.intp,
         ).reshape(-1, 3)
         self._cp_upstream = [self._upstream_line(d.bus) for d in self.devices.cps]
+        self._cp_line_yprim, self._cp_line_nodes, self._cp_line_rows = self._upstream_models(
+            position
+        )
+        #: kW per VA, signed so that the result is power entering the CP bus.
+        self._cp_line_sign = np.array(
+            [[-1e-3] if terminal == 2 else [1e-3] for _, terminal in self._cp_upstream]
+        ).reshape(-1, 1)
         self._transformer_kva = self._first_transformer_kva()
+        self._transformer_at_source = self._only_transformer_at_source()
         self.secondary_index = self._secondary_nodes(position)
         self._alt = dss.to_dss_python().ActiveCircuit
 
@@ -266,6 +274,59 @@ class OpenDSSEngine:
         bus = dss.CktElement.BusNames()[-1].split(".")[0].lower()
         lv = {n: k for k, n in enumerate(self.node_names)}
         return np.array([lv[f"{bus}.{p}"] for p in (1, 2, 3) if f"{bus}.{p}" in lv], dtype=np.intp)
+
+    def _upstream_models(
+        self, position: dict[str, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Primitive admittance of each CP's feeding line and where its terminals sit.
+
+        Returns (yprim (n_cp, 2m, 2m) complex siemens, node indices (n_cp, 2m) into the
+        all-node voltage array, rows (n_cp, 3) of the conductors at the CP bus). With them
+        the power entering a CP bus per phase is ``V * conj(Yprim @ V)`` of those rows,
+        computed from voltages already read: no per-element engine call in the hot path.
+        """
+        dss = self.dss
+        yprims, nodes, rows = [], [], []
+        for element, terminal in self._cp_upstream:
+            dss.Circuit.SetActiveElement(element)
+            n_cond = dss.CktElement.NumConductors()
+            n_term = dss.CktElement.NumTerminals()
+            y = np.asarray(dss.CktElement.YPrim()).view(np.complex128)
+            yprims.append(y.reshape(n_cond * n_term, n_cond * n_term))
+            buses = [b.split(".")[0].lower() for b in dss.CktElement.BusNames()]
+            order = dss.CktElement.NodeOrder()
+            idx = [position[f"{buses[k // n_cond]}.{order[k]}"] for k in range(len(order))]
+            if n_cond != 3 or len(idx) != 2 * n_cond:
+                raise FeederError(
+                    f"{element} feeding a CP bus has {n_cond} conductors; a three-phase "
+                    "line without neutral is needed for the per-phase power at the CP bus"
+                )
+            nodes.append(idx)
+            rows.append([(terminal - 1) * n_cond + c for c in range(n_cond)])
+        n = len(yprims)
+        return (
+            np.array(yprims).reshape(n, 6, 6),
+            np.array(nodes, dtype=np.intp).reshape(n, 6),
+            np.array(rows, dtype=np.intp).reshape(n, 3),
+        )
+
+    def _only_transformer_at_source(self) -> bool:
+        """Whether the first transformer is the one element connected to the source bus."""
+        dss = self.dss
+        if dss.Transformers.Count() == 0 or dss.Vsources.Count() != 1:
+            return False
+        dss.Vsources.First()
+        dss.Circuit.SetActiveElement(f"Vsource.{dss.Vsources.Name()}")
+        source_bus = dss.CktElement.BusNames()[0].split(".")[0].lower()
+        dss.Transformers.First()
+        transformer = f"transformer.{dss.Transformers.Name()}".lower()
+        connected = []
+        for name in dss.Circuit.AllElementNames():
+            dss.Circuit.SetActiveElement(name)
+            buses = [b.split(".")[0].lower() for b in dss.CktElement.BusNames()]
+            if source_bus in buses and not name.lower().startswith("vsource."):
+                connected.append(name.lower())
+        return connected == [transformer]
 
     def _first_transformer_kva(self) -> float:
         dss = self.dss
@@ -377,23 +438,33 @@ class OpenDSSEngine:
             pv[k] = -dss.CktElement.Powers()[0]
         return cp, pv
 
-    def cp_bus_phase_powers(self) -> np.ndarray:
-        """(n_cp, 3) active power per phase entering each CP bus through its feeding line, kW."""
-        dss = self.dss
-        out = np.zeros((self.devices.n_cp, 3))
-        for k, (element, terminal) in enumerate(self._cp_upstream):
-            dss.Circuit.SetActiveElement(element)
-            powers = np.asarray(dss.CktElement.Powers())
-            n_cond = dss.CktElement.NumConductors()
-            p = powers[0::2].reshape(-1, n_cond)[terminal - 1][:3]
-            out[k, : p.size] = -p if terminal == 2 else p
-        return out
+    def cp_bus_phase_powers(self, volts: np.ndarray | None = None) -> np.ndarray:
+        """(n_cp, 3) active power per phase entering each CP bus through its feeding line, kW.
+
+        Computed as OpenDSS computes element powers, ``V * conj(Yprim @ V)``, from the node
+        voltages (``volts``, read from the engine when omitted).
+        """
+        v = self.all_voltages() if volts is None else volts
+        v_term = v[self._cp_line_nodes]
+        current = (self._cp_line_yprim @ v_term[:, :, None])[:, :, 0]
+        s_va = v_term * current.conj()
+        p_into_line = np.take_along_axis(s_va.real, self._cp_line_rows, axis=1)
+        # Power flowing into the line at the CP-bus terminal is power leaving the bus.
+        return p_into_line * self._cp_line_sign
 
     def transformer_loading_pct(self) -> float:
-        """Apparent power through the first transformer over its kVA rating, percent."""
+        """Apparent power through the first transformer over its kVA rating, percent.
+
+        When the transformer is the only element at the source bus (every ENWL feeder and the
+        embedded one), that power is the source's, which OpenDSS keeps without a per-element
+        call; otherwise the transformer's terminal powers are read.
+        """
         if math.isnan(self._transformer_kva):
             return math.nan
         dss = self.dss
+        if self._transformer_at_source:
+            p_kw, q_kvar = dss.Circuit.TotalPower()
+            return 100.0 * math.hypot(p_kw, q_kvar) / self._transformer_kva
         dss.Transformers.First()
         dss.Circuit.SetActiveElement(f"Transformer.{dss.Transformers.Name()}")
         powers = np.asarray(dss.CktElement.Powers())
@@ -445,7 +516,7 @@ class OpenDSSEngine:
             v_cp_bus=self.cp_bus_phasors(volts),
             cp_kw=cp_kw,
             pv_kw=pv_kw,
-            p_phase_cp_bus_kw=self.cp_bus_phase_powers(),
+            p_phase_cp_bus_kw=self.cp_bus_phase_powers(volts),
             transformer_loading_pct=self.transformer_loading_pct(),
             losses_kw=source_kw - demand_kw,
             source_kw=source_kw,
