@@ -245,6 +245,7 @@ class OpenDSSEngine:
         self._cp_line_yprim, self._cp_line_nodes, self._cp_line_rows = self._upstream_models(
             position
         )
+        self._cp_line_k = np.arange(self.devices.n_cp)[:, None]
         #: kW per VA, signed so that the result is power entering the CP bus.
         self._cp_line_sign = np.array(
             [[-1e-3] if terminal == 2 else [1e-3] for _, terminal in self._cp_upstream]
@@ -448,7 +449,7 @@ class OpenDSSEngine:
         v_term = v[self._cp_line_nodes]
         current = (self._cp_line_yprim @ v_term[:, :, None])[:, :, 0]
         s_va = v_term * current.conj()
-        p_into_line = np.take_along_axis(s_va.real, self._cp_line_rows, axis=1)
+        p_into_line = s_va.real[self._cp_line_k, self._cp_line_rows]
         # Power flowing into the line at the CP-bus terminal is power leaving the bus.
         return p_into_line * self._cp_line_sign
 
@@ -463,8 +464,8 @@ class OpenDSSEngine:
             return math.nan
         dss = self.dss
         if self._transformer_at_source:
-            p_kw, q_kvar = dss.Circuit.TotalPower()
-            return 100.0 * math.hypot(p_kw, q_kvar) / self._transformer_kva
+            p_kw, q_kvar = dss.Circuit.TotalPower()[:2]
+            return self._loading_from_source(p_kw, q_kvar)
         dss.Transformers.First()
         dss.Circuit.SetActiveElement(f"Transformer.{dss.Transformers.Name()}")
         powers = np.asarray(dss.CktElement.Powers())
@@ -472,6 +473,9 @@ class OpenDSSEngine:
         pq = powers.reshape(-1, 2)[:n_cond]
         s_kva = abs(complex(pq[:, 0].sum(), pq[:, 1].sum()))
         return 100.0 * s_kva / self._transformer_kva
+
+    def _loading_from_source(self, p_kw: float, q_kvar: float) -> float:
+        return 100.0 * math.hypot(p_kw, q_kvar) / self._transformer_kva
 
     def losses_kw(self) -> float:
         """Total active losses of the circuit, kW."""
@@ -507,7 +511,13 @@ class OpenDSSEngine:
         volts = self.all_voltages()
         cp_kw = self._load_p[self._n_load :].copy()
         pv_kw = self._pv_p.copy()
-        source_kw = self.source_kw()
+        p_total, q_total = self.dss.Circuit.TotalPower()[:2]
+        source_kw = -float(p_total)
+        loading = (
+            self._loading_from_source(p_total, q_total)
+            if self._transformer_at_source
+            else self.transformer_loading_pct()
+        )
         demand_kw = float(self._load_p.sum() - pv_kw.sum())
         return GridState(
             converged=True,
@@ -517,7 +527,7 @@ class OpenDSSEngine:
             cp_kw=cp_kw,
             pv_kw=pv_kw,
             p_phase_cp_bus_kw=self.cp_bus_phase_powers(volts),
-            transformer_loading_pct=self.transformer_loading_pct(),
+            transformer_loading_pct=loading,
             losses_kw=source_kw - demand_kw,
             source_kw=source_kw,
         )
