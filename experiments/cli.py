@@ -116,6 +116,43 @@ def _buses(ns: argparse.Namespace) -> None:
             print(bus + ("  loads: " + ", ".join(houses) if houses else ""))
 
 
+def _benchmark(ns: argparse.Namespace) -> None:
+    from experiments.benchmark import BenchmarkArgs, UnitsFailedError, benchmark
+
+    run = benchmark(
+        BenchmarkArgs(
+            config=ns.config,
+            backend=ns.backend,
+            workers=ns.workers,
+            address=ns.address,
+            steps=ns.steps,
+            out=ns.out,
+            resume=ns.resume,
+            progress=not ns.no_progress,
+        )
+    )
+    if run.failed:
+        raise UnitsFailedError(
+            f"{len(run.failed)} unit(s) failed ({', '.join(sorted(run.failed))}); the tables "
+            f"and {run.run_dir / 'report.html'} cover the others. Fix the cause and run "
+            f"powertrip benchmark --resume {run.run_dir}"
+        )
+
+
+def _reproduce(ns: argparse.Namespace) -> None:
+    from experiments.benchmark_reproduce import ReproduceArgs, reproduce
+
+    reproduce(
+        ReproduceArgs(
+            quick=ns.quick,
+            out=ns.out,
+            workers=ns.workers,
+            update_docs=ns.update_docs,
+            speed=not ns.no_speed,
+        )
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default=None, help="scenario YAML (default: the shipped one)")
 
@@ -176,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", default=None, help="comma-separated day seeds (the run's)")
     p.add_argument("--weights", default=None, help="w1,w2 of the weighted cost (the run's)")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("benchmark", help="controllers on test days x seeds, with a report")
+    p.add_argument("--config", default=None, help="benchmark YAML (default: the shipped one)")
+    p.add_argument("--backend", default="process", help="process (default) or ray")
+    p.add_argument("--address", default=None, help="Ray cluster address (local Ray if omitted)")
+    p.add_argument("--workers", type=int, default=2, help="processes or local Ray CPUs")
+    p.add_argument("--steps", type=int, default=None, help="only the first N steps of each day")
+    p.add_argument("--out", default=None, help="folder for run folders (the config's)")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="finish a benchmark run")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_benchmark)
+
+    p = sub.add_parser("reproduce", help="regenerate the README's figures and tables")
+    p.add_argument("--quick", action="store_true", help="tiny budget: check the pipeline runs")
+    p.add_argument("--out", default="runs", help="folder for the reproduction's run folders")
+    p.add_argument("--workers", type=int, default=2, help="processes of the benchmark")
+    p.add_argument("--update-docs", action="store_true", help="copy figures to docs/figures")
+    p.add_argument("--no-speed", action="store_true", help="skip the speed benchmarks")
+    p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("draw", help="draw the feeder and where the scenario's devices sit")
     _common(p)

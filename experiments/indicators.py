@@ -26,12 +26,14 @@ reached. In the seed formulation (no EV energy guarantee) the bounds of a step d
 on the past, so every controller faces that same problem and the comparison is exact. With
 the guarantee, a controller that delivered a different amount of EV energy before t faces
 other CP bounds; :func:`comparable_steps` marks the steps where its EV energy so far equals
-NSGA-II's (then its bounds are the same), and the report averages indicators over those.
+NSGA-II's (then its bounds are the same). :func:`day_indicators` averages over the comparable
+steps whose front has more than one point.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +44,9 @@ from pymoo.indicators.igd_plus import IGDPlus
 
 from powertrip_env import metrics
 from powertrip_env.env import FAILURE_COST
+
+if TYPE_CHECKING:  # figures import matplotlib, which unit workers do not need
+    from experiments.figures import DayResultLike
 
 #: Hypervolume reference point in normalised objective space (DESIGN.md §6).
 REFERENCE_POINT = np.array([1.1, 1.1])
@@ -72,6 +77,41 @@ def step_costs(steps: pd.DataFrame, refs: Sequence[float]) -> FloatArray:
     f = normalised_costs(steps[["f1", "f2"]].to_numpy(dtype=float), refs)
     f[~steps["converged"].to_numpy(dtype=bool)] = FAILURE_COST
     return f
+
+
+def with_normalised_fronts(fronts: pd.DataFrame, refs: Sequence[float]) -> pd.DataFrame:
+    """NSGA-II fronts (:func:`experiments.optimize.fronts_frame`) plus ``f1_norm``, ``f2_norm``.
+
+    The normalised costs are those of the OpenDSS re-check (what a controller's day records).
+    """
+    f = normalised_costs(fronts[["f1_opendss", "f2_opendss"]].to_numpy(dtype=float), refs)
+    return fronts.assign(f1_norm=f[:, 0], f2_norm=f[:, 1])
+
+
+def controller_points(days: Mapping[str, DayResultLike], refs: Sequence[float]) -> pd.DataFrame:
+    """Each controller's point at each step of one day, in normalised costs.
+
+    Columns ``controller``, ``step``, ``f1_norm``, ``f2_norm``.
+
+    Args:
+        days: controller label -> its simulated day (``steps`` with ``f1``, ``f2``,
+            ``converged``), all on the same scenario-day.
+        refs: the day's (F1_ref, F2_ref).
+    """
+    frames = []
+    for label, day in days.items():
+        f = step_costs(day.steps, refs)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "controller": label,
+                    "step": day.steps["step"],
+                    "f1_norm": f[:, 0],
+                    "f2_norm": f[:, 1],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def _points(points: npt.ArrayLike) -> FloatArray:
@@ -158,10 +198,11 @@ def point_indicators(
     Returns:
         One row per results row that has a front: ``day``, ``seed``, ``step``,
         ``controller``, ``f1_norm``, ``f2_norm``, ``igd_plus``, ``epsilon_additive``,
-        ``front_dominates`` and ``comparable`` (see the module docstring).
+        ``front_dominates``, ``comparable`` (see the module docstring) and ``n_front`` (points
+        on the step's front).
     """
     columns = [*DAY_KEYS, "step", "controller", "f1_norm", "f2_norm"]
-    extra = ["igd_plus", "epsilon_additive", "front_dominates", "comparable"]
+    extra = ["igd_plus", "epsilon_additive", "front_dominates", "comparable", "n_front"]
     if results.empty or fronts.empty:
         return pd.DataFrame(columns=columns + extra)
     rows = results[columns].copy()
@@ -170,7 +211,7 @@ def point_indicators(
         key: group[["f1_norm", "f2_norm"]].to_numpy()
         for key, group in fronts.groupby([*DAY_KEYS, "step"], sort=False)
     }
-    igd, eps, dominated = [], [], []
+    igd, eps, dominated, n_front = [], [], [], []
     for day, seed, step, f1, f2 in rows[[*DAY_KEYS, "step", "f1_norm", "f2_norm"]].itertuples(
         index=False
     ):
@@ -179,14 +220,19 @@ def point_indicators(
             igd.append(np.nan)
             eps.append(np.nan)
             dominated.append(False)
+            n_front.append(0)
             continue
+        n_front.append(len(front))
         point = np.array([f1, f2])
         igd.append(igd_plus(point, front))
         eps.append(epsilon_additive(point, front))
         dominated.append(dominated_by(front, point))
     rows["igd_plus"], rows["epsilon_additive"] = igd, eps
     rows["front_dominates"] = dominated
-    has_front = [key in by_step for key in zip(rows["day"], rows["seed"], rows["step"])]
+    rows["n_front"] = n_front
+    has_front = [
+        key in by_step for key in zip(rows["day"], rows["seed"], rows["step"], strict=True)
+    ]
     return rows[has_front].reset_index(drop=True)
 
 
@@ -210,7 +256,10 @@ def step_hypervolumes(
     for (day, seed, step), group in fronts.groupby([*DAY_KEYS, "step"], sort=False):
         front = group[["f1_norm", "f2_norm"]].to_numpy()
         mine = by_step.get((day, seed, step))
-        has_agents = mine is not None and len(mine) > 0
+        hv_agents, agents_comparable = np.nan, False
+        if mine is not None and len(mine) > 0:
+            hv_agents = hypervolume(mine[["f1_norm", "f2_norm"]].to_numpy())
+            agents_comparable = bool(mine["comparable"].all())
         out.append(
             {
                 "day": day,
@@ -218,10 +267,8 @@ def step_hypervolumes(
                 "step": step,
                 "n_front": len(front),
                 "hv_front": hypervolume(front),
-                "hv_agents": (
-                    hypervolume(mine[["f1_norm", "f2_norm"]].to_numpy()) if has_agents else np.nan
-                ),
-                "agents_comparable": bool(has_agents and mine["comparable"].all()),
+                "hv_agents": hv_agents,
+                "agents_comparable": agents_comparable,
             }
         )
     return pd.DataFrame(
@@ -231,23 +278,29 @@ def step_hypervolumes(
 
 
 def day_indicators(points: pd.DataFrame) -> pd.DataFrame:
-    """Per day, seed and controller: indicator means over the comparable steps.
+    """Per day, seed and controller: indicator means over the steps compared with the front.
+
+    A step is **compared** when it is comparable (see :func:`comparable_steps`) and its front
+    has more than one point: a one-point front (nothing to trade off, e.g. at night with no
+    EV and no sun) is the only feasible outcome, so it would only dilute the means.
 
     Returns ``day``, ``seed``, ``controller``, ``igd_plus_mean``, ``epsilon_additive_mean``,
-    ``front_dominates_share`` (share of comparable steps where the front dominates the
-    point) and ``comparable_share`` (share of the day's steps that are comparable).
+    ``front_dominates_share`` (share of compared steps where the front dominates the
+    point), ``compared_steps`` and ``comparable_share`` (share of all the day's steps that
+    are comparable).
     """
     rows = []
     for (day, seed, controller), group in points.groupby([*DAY_KEYS, "controller"], sort=False):
-        comparable = group[group["comparable"]]
+        compared = group[group["comparable"] & (group["n_front"] > 1)]
         rows.append(
             {
                 "day": day,
                 "seed": seed,
                 "controller": controller,
-                "igd_plus_mean": float(comparable["igd_plus"].mean()),
-                "epsilon_additive_mean": float(comparable["epsilon_additive"].mean()),
-                "front_dominates_share": float(comparable["front_dominates"].mean()),
+                "igd_plus_mean": float(compared["igd_plus"].mean()),
+                "epsilon_additive_mean": float(compared["epsilon_additive"].mean()),
+                "front_dominates_share": float(compared["front_dominates"].mean()),
+                "compared_steps": len(compared),
                 "comparable_share": float(group["comparable"].mean()),
             }
         )

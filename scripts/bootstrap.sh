@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install PowerTrip into it.
 #   bash scripts/bootstrap.sh          # the package, with the RL extra (torch CPU, SB3)
-#   bash scripts/bootstrap.sh --dev    # plus the test and lint tools and morl-baselines
+#   bash scripts/bootstrap.sh --dev    # plus test/lint tools, morl-baselines and Ray
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -16,6 +16,6 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 extras="rl"
 if [ "${1:-}" = "--dev" ]; then
-    extras="rl,morl,dev"
+    extras="rl,morl,scale,dev"
 fi
 $PIP install --quiet -e ".[${extras}]"
