@@ -137,6 +137,9 @@ class _Checkpointed:
             self.chosen = json.loads(path.read_text())["chosen_kw"]
             fronts = pd.read_parquet(run_dir / "fronts.parquet")
             controller.fronts = _fronts_from_frame(fronts, names)[: len(self.chosen)]
+        # One small frame per finished step, so a checkpoint does not rebuild the day's.
+        n_cp = controller.sim.n_cp
+        self._frames = [fronts_frame([f], names[:n_cp], names[n_cp:]) for f in controller.fronts]
 
     def act(self, state: SimState) -> np.ndarray:
         if state.t < len(self.chosen):
@@ -148,7 +151,9 @@ class _Checkpointed:
         x = self.controller.act(state)
         self.chosen.append(x.tolist())
         n_cp = self.controller.sim.n_cp
-        frame = fronts_frame(self.controller.fronts, self.names[:n_cp], self.names[n_cp:])
+        last = self.controller.fronts[-1]
+        self._frames.append(fronts_frame([last], self.names[:n_cp], self.names[n_cp:]))
+        frame = pd.concat(self._frames, ignore_index=True)
         runs.write_parquet(self.run_dir / "fronts.parquet", frame)
         runs.write_json(self.run_dir / CHECKPOINT, {"chosen_kw": self.chosen})
         return x
