@@ -21,9 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from powertrip_env.config import dataclass_from_mapping
+from powertrip_env.config import dataclass_from_mapping, read_yaml
 from powertrip_env.errors import ConfigError
 
 ALGOS = ("ppo", "sac", "td3")
@@ -240,14 +238,8 @@ def load_hyperparams(algo: str, path: str | Path | None = None) -> HyperParams:
     Raises:
         ConfigError: unknown algorithm, missing file, invalid YAML, unknown key or bad value.
     """
-    source = Path(path) if path is not None else default_hyperparams_path(algo)
-    if not source.is_file():
-        raise ConfigError(f"hyperparameter file {str(source)!r} does not exist")
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"hyperparameter file {str(source)!r} is not valid YAML: {exc}") from exc
-    return hyperparams_from_dict(algo, data)
+    source = path if path is not None else default_hyperparams_path(algo)
+    return hyperparams_from_dict(algo, read_yaml(source, "hyperparameter file"))
 
 
 def _check_algo(algo: object) -> None:

@@ -21,8 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from baselines.nsga2 import NSGA2Config
 from powertrip_env.config import (
     DAY_TYPES,
@@ -30,6 +28,7 @@ from powertrip_env.config import (
     ScenarioConfig,
     dataclass_from_mapping,
     load_scenario_config,
+    read_yaml,
 )
 from powertrip_env.errors import ConfigError
 
@@ -287,11 +286,5 @@ def default_benchmark_path() -> Path:
 
 def load_benchmark_config(path: str | Path | None = None) -> BenchmarkConfig:
     """Load a benchmark YAML (the shipped one when ``path`` is None)."""
-    source = Path(path) if path is not None else default_benchmark_path()
-    if not source.is_file():
-        raise ConfigError(f"benchmark config {str(source)!r} does not exist")
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"benchmark config {str(source)!r} is not valid YAML: {exc}") from exc
-    return benchmark_config_from_dict(data)
+    source = path if path is not None else default_benchmark_path()
+    return benchmark_config_from_dict(read_yaml(source, "benchmark config"))

@@ -248,13 +248,22 @@ def default_scenario_path() -> Path:
     return Path(str(resources.files("powertrip_env") / "scenarios" / "default.yaml"))
 
 
+def read_yaml(path: str | Path, what: str) -> Any:
+    """Parsed YAML of ``path``; ``what`` names the file in errors (e.g. "scenario file").
+
+    Raises:
+        ConfigError: the file does not exist or is not valid YAML.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"{what} {str(source)!r} does not exist")
+    try:
+        return yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {str(source)!r} is not valid YAML: {exc}") from exc
+
+
 def load_scenario_config(path: str | Path | None = None) -> ScenarioConfig:
     """Load a scenario YAML (the shipped default when ``path`` is None)."""
-    source = Path(path) if path is not None else default_scenario_path()
-    if not source.is_file():
-        raise ConfigError(f"scenario file {str(source)!r} does not exist")
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"scenario file {str(source)!r} is not valid YAML: {exc}") from exc
-    return scenario_config_from_dict(data)
+    source = path if path is not None else default_scenario_path()
+    return scenario_config_from_dict(read_yaml(source, "scenario file"))
