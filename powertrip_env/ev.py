@@ -102,6 +102,19 @@ class EVFleetState:
             self.stop_at[s.cp, s.start : s.stop] = s.stop
         self.requested_kwh = np.array([s.energy_kwh for s in sessions])
         self.request_profile_kw = self._no_control_requests()
+        # Per-step rows for the hot path (step-major, contiguous). The energy vector has one
+        # extra slot that stays 0: index -1 ("no EV plugged in") reads it, so no masking.
+        steps = np.arange(n_steps)
+        self._idx_t = np.ascontiguousarray(self.session_at.T)
+        self._plugged_t = self._idx_t >= 0
+        self._after_h_t = np.ascontiguousarray(
+            np.maximum(self.stop_at.T - steps[:, None] - 1, 0.0) * dt_h
+        )
+        self._to_departure_h_t = np.ascontiguousarray((self.stop_at.T - steps[:, None]) * dt_h)
+        self._request_t = np.ascontiguousarray(self.request_profile_kw.T)
+        for table in (self._plugged_t, self._to_departure_h_t):
+            table.flags.writeable = False  # rows are handed out as views
+        self._energy = np.zeros(len(sessions) + 1)
         self.reset()
 
     def _no_control_requests(self) -> np.ndarray:
@@ -117,11 +130,17 @@ class EVFleetState:
         return out
 
     def reset(self) -> None:
-        self.remaining_kwh = self.requested_kwh.copy()
+        self._energy[:-1] = self.requested_kwh
+        self._energy[-1] = 0.0
+
+    @property
+    def remaining_kwh(self) -> np.ndarray:
+        """(n_sessions,) energy still owed to each session, kWh (a view)."""
+        return self._energy[:-1]
 
     def plugged(self, t: int) -> np.ndarray:
         """(n_cp,) whether an EV is plugged in at step ``t``."""
-        return self.session_at[:, t] >= 0
+        return self._plugged_t[t]
 
     def bounds(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) CP power bounds at step ``t``, kW.
@@ -130,35 +149,32 @@ class EVFleetState:
         in, else 0; lower = max(0, (E_remaining - P_max * (t_dep - t - dt)) / dt).
         Seed formulation: upper = the EV's no-control request at ``t``, lower = 0.
         """
-        idx = self.session_at[:, t]
-        plugged = idx >= 0
         if not self.energy_guarantee:
-            return np.zeros(self.p_max_kw.size), self.request_profile_kw[:, t].copy()
-        remaining = np.where(plugged, self.remaining_kwh[np.maximum(idx, 0)], 0.0)
+            return np.zeros(self.p_max_kw.size), self._request_t[t].copy()
+        remaining = self._energy[self._idx_t[t]]  # 0 where no EV is plugged in
         upper = np.minimum(self.p_max_kw, remaining / self.dt_h)
-        lower = np.zeros_like(upper)
-        if self.energy_guarantee:
-            after_h = np.maximum(self.stop_at[:, t] - t - 1, 0.0) * self.dt_h
-            lower = np.maximum(0.0, (remaining - self.p_max_kw * after_h) / self.dt_h)
+        lower = (remaining - self.p_max_kw * self._after_h_t[t]) / self.dt_h
+        np.maximum(lower, 0.0, out=lower)
         # Rounding can leave lower a hair above upper; the guarantee never asks for more.
-        lower = np.minimum(lower, upper)
-        return np.where(plugged, lower, 0.0), np.where(plugged, upper, 0.0)
+        np.minimum(lower, upper, out=lower)
+        return lower, upper
 
     def time_to_departure_h(self, t: int) -> np.ndarray:
         """(n_cp,) hours until the plugged-in EV leaves (0 when none is plugged in)."""
-        return (self.stop_at[:, t] - t) * self.dt_h
+        return self._to_departure_h_t[t]
 
     def remaining_at(self, t: int) -> np.ndarray:
         """(n_cp,) energy still owed to the plugged-in EV, kWh (0 when none)."""
-        idx = self.session_at[:, t]
-        return np.where(idx >= 0, self.remaining_kwh[np.maximum(idx, 0)], 0.0)
+        return self._energy[self._idx_t[t]]
 
     def deliver(self, t: int, cp_kw: np.ndarray) -> None:
         """Book the energy delivered during step ``t`` at powers ``cp_kw``."""
-        idx = self.session_at[:, t]
-        for cp, i in enumerate(idx):
-            if i >= 0:
-                self.remaining_kwh[i] = max(0.0, self.remaining_kwh[i] - cp_kw[cp] * self.dt_h)
+        idx = self._idx_t[t]
+        # A CP without an EV writes into the spare slot, which is zeroed again below; each
+        # session belongs to one CP, so no index repeats otherwise.
+        self._energy[idx] -= cp_kw * self.dt_h
+        np.maximum(self._energy, 0.0, out=self._energy)
+        self._energy[-1] = 0.0
 
     def unserved_kwh(self) -> np.ndarray:
         """(n_cp,) energy requested but not delivered, summed over each CP's sessions, kWh."""
