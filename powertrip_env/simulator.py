@@ -218,10 +218,10 @@ class FeederSimulator:
                 f"setpoints must have shape ({self.n_cp + self.n_pv},) = "
                 f"[{self.n_cp} CP kW, {self.n_pv} PV kW], got {x.shape}"
             )
-        if not np.all(np.isfinite(x)):
+        if not np.isfinite(x).all():
             raise ValueError(f"setpoints must be finite numbers of kW, got {x.tolist()}")
         lower, upper = self.bounds()
-        return np.clip(x, lower, upper)
+        return np.minimum(np.maximum(x, lower), upper)  # np.clip, without its wrapper cost
 
     def step(self, x_kw: np.ndarray, with_metrics: bool = True) -> StepResult:
         """Apply setpoints (clipped into bounds), solve, book EV energy, advance one step.
