@@ -245,11 +245,20 @@ class OpenDSSEngine:
         self._cp_line_yprim, self._cp_line_nodes, self._cp_line_rows = self._upstream_models(
             position
         )
-        self._cp_line_k = np.arange(self.devices.n_cp)[:, None]
+        n_cp = self.devices.n_cp
+        # Rows of each line's Yprim at its CP-bus terminal, laid block-diagonally.
+        self._cp_line_map = np.zeros((3 * n_cp, 6 * n_cp), dtype=complex)
+        for k in range(n_cp):
+            rows = self._cp_line_yprim[k][self._cp_line_rows[k]]
+            self._cp_line_map[3 * k : 3 * k + 3, 6 * k : 6 * k + 6] = rows
+        self._cp_line_nodes_flat = self._cp_line_nodes.ravel()
+        self._cp_bus_nodes_flat = np.take_along_axis(
+            self._cp_line_nodes, self._cp_line_rows, axis=1
+        ).ravel()
         #: kW per VA, signed so that the result is power entering the CP bus.
-        self._cp_line_sign = np.array(
-            [[-1e-3] if terminal == 2 else [1e-3] for _, terminal in self._cp_upstream]
-        ).reshape(-1, 1)
+        self._cp_line_sign_flat = np.repeat(
+            [-1e-3 if terminal == 2 else 1e-3 for _, terminal in self._cp_upstream], 3
+        )
         self._transformer_kva = self._first_transformer_kva()
         self._transformer_at_source = self._only_transformer_at_source()
         self.secondary_index = self._secondary_nodes(position)
@@ -446,12 +455,12 @@ class OpenDSSEngine:
         voltages (``volts``, read from the engine when omitted).
         """
         v = self.all_voltages() if volts is None else volts
-        v_term = v[self._cp_line_nodes]
-        current = (self._cp_line_yprim @ v_term[:, :, None])[:, :, 0]
-        s_va = v_term * current.conj()
-        p_into_line = s_va.real[self._cp_line_k, self._cp_line_rows]
+        # One block-diagonal matrix-vector product gives the currents of every CP line's
+        # conductors at its CP-bus terminal.
+        current = self._cp_line_map @ v[self._cp_line_nodes_flat]
+        s_va = v[self._cp_bus_nodes_flat] * current.conj()
         # Power flowing into the line at the CP-bus terminal is power leaving the bus.
-        return p_into_line * self._cp_line_sign
+        return (s_va.real * self._cp_line_sign_flat).reshape(-1, 3)
 
     def transformer_loading_pct(self) -> float:
         """Apparent power through the first transformer over its kVA rating, percent.
