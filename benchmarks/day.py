@@ -6,7 +6,7 @@ node voltages) on the same day's inputs, in the same run.
 
 Usage::
 
-    python benchmarks/day.py [--days 3]
+    python benchmarks/day.py [--days 5]
 """
 
 from __future__ import annotations
@@ -24,38 +24,46 @@ from powertrip_env.simulator import FeederSimulator
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--days", type=int, default=5)
     args = parser.parse_args()
     scenario = build_scenario(load_scenario_config(), 0)
     controller = NoControl()
     with FeederSimulator(scenario) as sim:
         sim.run(controller)  # warm up
-        t0 = time.perf_counter()
-        for _ in range(args.days):
-            sim.run(controller)
-        t_day = (time.perf_counter() - t0) / args.days
-
-        # The bare engine step over the same inputs (no-control setpoints of the day).
         p = scenario.profiles
-        lower_upper = [sim.bounds(t)[1] for t in range(sim.n_steps)]
+        upper = [sim.bounds(t)[1] for t in range(sim.n_steps)]
         engine, n_cp = sim.engine, sim.n_cp
-        t0 = time.perf_counter()
-        for _ in range(args.days):
+
+        def sim_day() -> float:
+            t0 = time.perf_counter()
+            sim.run(controller)
+            return time.perf_counter() - t0
+
+        def engine_day() -> float:
+            # The bare engine step over the same inputs (the no-control setpoints of the day).
+            engine.reset_solution()
+            t0 = time.perf_counter()
             for t in range(sim.n_steps):
-                x = lower_upper[t]
+                x = upper[t]
                 engine.set_powers(p.load_p_kw[t], p.load_q_kvar[t], x[:n_cp], x[n_cp:])
                 engine.run_pf()
                 engine.node_voltages()
-        t_engine = (time.perf_counter() - t0) / args.days
+            return time.perf_counter() - t0
+
+        # Interleaved, best of each: drifts of a shared machine hit both alike, and the best
+        # run is the least disturbed one.
+        t_day = t_engine = np.inf
+        for _ in range(args.days):
+            t_day = min(t_day, sim_day())
+            t_engine = min(t_engine, engine_day())
     n = sim.n_steps
     overhead = t_day / t_engine - 1.0
-    print(f"default scenario, no control, {n} steps/day, mean of {args.days} days")
+    print(f"default scenario, no control, {n} steps/day, best of {args.days} days each")
     print(f"  simulated day      {t_day:8.3f} s   ({n / t_day:,.0f} steps/s)")
     print(f"  engine steps only  {t_engine:8.3f} s   ({n / t_engine:,.0f} steps/s)")
     print(f"  per step: simulator {1e6 * t_day / n:.0f} us, engine {1e6 * t_engine / n:.0f} us")
     verdict = "MET" if overhead <= 0.25 else "MISSED"
     print(f"simulator overhead per step: {100 * overhead:.1f} % (target <= 25 %): {verdict}")
-    np.testing.assert_equal(len(lower_upper), n)
 
 
 if __name__ == "__main__":

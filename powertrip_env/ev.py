@@ -107,6 +107,7 @@ class EVFleetState:
         steps = np.arange(n_steps)
         self._idx_t = np.ascontiguousarray(self.session_at.T)
         self._plugged_t = self._idx_t >= 0
+        self._any_plugged_t = self._plugged_t.any(axis=1)
         self._after_h_t = np.ascontiguousarray(
             np.maximum(self.stop_at.T - steps[:, None] - 1, 0.0) * dt_h
         )
@@ -151,6 +152,8 @@ class EVFleetState:
         """
         if not self.energy_guarantee:
             return np.zeros(self.p_max_kw.size), self._request_t[t].copy()
+        if not self._any_plugged_t[t]:
+            return np.zeros(self.p_max_kw.size), np.zeros(self.p_max_kw.size)
         remaining = self._energy[self._idx_t[t]]  # 0 where no EV is plugged in
         upper = np.minimum(self.p_max_kw, remaining / self.dt_h)
         lower = (remaining - self.p_max_kw * self._after_h_t[t]) / self.dt_h
@@ -169,6 +172,8 @@ class EVFleetState:
 
     def deliver(self, t: int, cp_kw: np.ndarray) -> None:
         """Book the energy delivered during step ``t`` at powers ``cp_kw``."""
+        if not self._any_plugged_t[t]:
+            return
         idx = self._idx_t[t]
         # A CP without an EV writes into the spare slot, which is zeroed again below; each
         # session belongs to one CP, so no index repeats otherwise.

@@ -23,7 +23,7 @@ from powertrip_env.grid.state import GridState
 from powertrip_env.scenario import Scenario
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SimState:
     """What a controller sees before deciding step ``t`` (all powers in kW).
 
@@ -68,7 +68,7 @@ class Controller(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepResult:
     """What one step did: the applied setpoints, the grid state and the step's metrics."""
 
