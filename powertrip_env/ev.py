@@ -107,7 +107,7 @@ class EVFleetState:
         steps = np.arange(n_steps)
         self._idx_t = np.ascontiguousarray(self.session_at.T)
         self._plugged_t = self._idx_t >= 0
-        self._any_plugged_t = self._plugged_t.any(axis=1)
+        self._any_plugged_t: np.ndarray = np.asarray(self._plugged_t.any(axis=1))
         self._after_h_t = np.ascontiguousarray(
             np.maximum(self.stop_at.T - steps[:, None] - 1, 0.0) * dt_h
         )
