@@ -8,7 +8,7 @@ WORKERS ?= 2
 .PHONY: reproduce reproduce-quick benchmark
 
 reproduce:
-	$(POWERTRIP) reproduce --workers $(WORKERS) --update-docs
+	$(POWERTRIP) reproduce --workers $(WORKERS) --update-docs --agents
 
 reproduce-quick:
 	$(POWERTRIP) reproduce --quick --workers $(WORKERS)

@@ -55,6 +55,9 @@ class ReproduceArgs:
     """Copy the README's figures into ``docs/figures/`` (not with ``quick``)."""
     speed: bool = True
     """Run the speed benchmarks (skipped with ``quick``)."""
+    agents: bool = False
+    """Also run the agents' quality benchmark (``benchmarks/agents.py``: trains five SAC
+    agents and runs NSGA-II at their weights; about 40 minutes on 2 cores)."""
 
     def __post_init__(self) -> None:
         if self.quick and self.update_docs:
@@ -109,13 +112,13 @@ def _readme_table(summary: dict[str, dict[str, float]]) -> list[str]:
     return lines + [f"| {label} | {cell(nc)} | {cell(smart)} |" for label, cell in rows]
 
 
-def _speed(folder: Path) -> list[str]:
-    """Run the speed benchmarks, saving each one's output; return report lines."""
+def _speed(folder: Path, names: tuple[str, ...] = SPEED_BENCHMARKS) -> list[str]:
+    """Run the benchmark scripts ``names``, saving each one's output; return report lines."""
     scripts = REPO_ROOT / "benchmarks"
     if not scripts.is_dir():
         return ["Speed benchmarks skipped: no benchmarks/ folder (not a source checkout)."]
     lines = []
-    for name in SPEED_BENCHMARKS:
+    for name in names:
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, str(scripts / f"{name}.py")],
@@ -198,7 +201,8 @@ def reproduce(args: ReproduceArgs) -> Reproduction:
     if benchmark_run.failed:
         lines += [f"Failed benchmark units: {', '.join(sorted(benchmark_run.failed))}", ""]
     if args.speed and not args.quick:
-        lines += ["## Speed benchmarks", "", *_speed(folder), ""]
+        names = (*SPEED_BENCHMARKS, "agents") if args.agents else SPEED_BENCHMARKS
+        lines += ["## Speed and quality benchmarks", "", *_speed(folder, names), ""]
     if args.update_docs:
         copied = _copy_docs(optimize_dir, folder)
         lines += ["Copied into docs/figures: " + ", ".join(p.name for p in copied), ""]

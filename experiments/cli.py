@@ -149,6 +149,7 @@ def _reproduce(ns: argparse.Namespace) -> None:
             workers=ns.workers,
             update_docs=ns.update_docs,
             speed=not ns.no_speed,
+            agents=ns.agents,
         )
     )
 
@@ -231,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="processes of the benchmark")
     p.add_argument("--update-docs", action="store_true", help="copy figures to docs/figures")
     p.add_argument("--no-speed", action="store_true", help="skip the speed benchmarks")
+    p.add_argument(
+        "--agents", action="store_true", help="also the agents' quality benchmark (~40 min)"
+    )
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("draw", help="draw the feeder and where the scenario's devices sit")
