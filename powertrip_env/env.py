@@ -114,7 +114,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
 
         n_act = self.n_cp + self.n_pv
         self.action_space = spaces.Box(0.0, 1.0, shape=(n_act,), dtype=np.float32)
-        self._obs_low, self._obs_high = self._observation_bounds()
+        self._obs_low, self._obs_high = observation_bounds(self.n_cp, self.n_pv)
         self.observation_space = spaces.Box(self._obs_low, self._obs_high, dtype=np.float32)
         self.reward_dim = 2
         self.reward_space = spaces.Box(low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32)
@@ -122,9 +122,6 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self.refs = (1.0, 1.0)
 
     # ------------------------------------------------------------------------ spaces
-    def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return observation_bounds(self.n_cp, self.n_pv)
-
     def observation(self, state: SimState) -> np.ndarray:
         """The observation of ``state`` exactly as ``reset`` and ``step`` return it.
 

@@ -91,11 +91,17 @@ def test_two_engines_do_not_share_state(feeder: Feeder, small_placement: DeviceP
 def test_devices_draw_what_they_are_told(feeder: Feeder, small_placement: DevicePlacement) -> None:
     with OpenDSSEngine(feeder, small_placement) as engine:
         state = engine.solve(np.ones(55), np.zeros(55), np.array([7.0, 3.7]), np.array([2.0, 1.0]))
-        np.testing.assert_allclose(state.cp_kw, [7.0, 3.7], rtol=1e-3)
-        np.testing.assert_allclose(state.pv_kw, [2.0, 1.0], rtol=1e-3)
-        # Energy balance: source = loads + CPs - PV + losses.
-        expected = 55.0 + 10.7 - 3.0 + state.losses_kw
+        # The state reports setpoints; OpenDSS's own element powers must agree with them.
+        cp_kw, pv_kw = engine.device_powers()
+        np.testing.assert_allclose(cp_kw, [7.0, 3.7], rtol=1e-3)
+        np.testing.assert_allclose(pv_kw, [2.0, 1.0], rtol=1e-3)
+        np.testing.assert_allclose(state.cp_kw, cp_kw, rtol=1e-3)
+        np.testing.assert_allclose(state.pv_kw, pv_kw, rtol=1e-3)
+        # Energy balance with OpenDSS's own losses: source = loads + CPs - PV + losses; the
+        # state's losses (derived from that balance) must equal OpenDSS's.
+        expected = 55.0 + 10.7 - 3.0 + engine.losses_kw()
         assert state.source_kw == pytest.approx(expected, rel=1e-3)
+        assert state.losses_kw == pytest.approx(engine.losses_kw(), rel=1e-2, abs=1e-3)
         assert 0.0 < state.transformer_loading_pct < 100.0
         # The CP on phase a of bus 900 loads that phase of its feeding line most.
         assert np.argmax(state.p_phase_cp_bus_kw[0]) == 0

@@ -33,7 +33,6 @@ VMAX_PU = 1.5
 
 CP_PREFIX = "pt_cp_"
 PV_PREFIX = "pt_pv_"
-NOMINAL_LV_V = 230.0
 
 
 class _Batch:
@@ -489,10 +488,6 @@ class OpenDSSEngine:
     def losses_kw(self) -> float:
         """Total active losses of the circuit, kW."""
         return float(self.dss.Circuit.Losses()[0]) / 1000.0
-
-    def source_kw(self) -> float:
-        """Active power drawn from the source, kW (positive = import)."""
-        return -float(self.dss.Circuit.TotalPower()[0])
 
     def state(self, converged: bool = True, error: str | None = None) -> GridState:
         """Everything a controller or a metric needs from the last solve.
