@@ -25,6 +25,7 @@ from powertrip_env.config import dataclass_from_mapping, read_yaml
 from powertrip_env.errors import ConfigError
 
 ALGOS = ("ppo", "sac", "td3")
+ENV_BACKENDS = ("opendss", "batched")
 ACTIVATIONS = ("tanh", "relu")
 
 #: Day seeds at or above this value are held out for evaluation; training never draws them.
@@ -226,19 +227,25 @@ def hyperparams_from_dict(algo: str, data: dict[str, Any] | None) -> HyperParams
     return dataclass_from_mapping(PARAMS[algo], data, f"{algo} hyperparameters")
 
 
-def default_hyperparams_path(algo: str) -> Path:
-    """The shipped ``agents/hyperparams/<algo>.yaml``."""
+def default_hyperparams_path(algo: str, env_backend: str = "opendss") -> Path:
+    """The shipped ``agents/hyperparams/<algo>.yaml``, or ``<algo>_batched.yaml`` where one is
+    shipped for ``env_backend="batched"`` (many env copies, many more samples)."""
     _check_algo(algo)
-    return Path(str(resources.files("agents") / "hyperparams" / f"{algo}.yaml"))
+    folder = resources.files("agents") / "hyperparams"
+    if env_backend == "batched" and (folder / f"{algo}_batched.yaml").is_file():
+        return Path(str(folder / f"{algo}_batched.yaml"))
+    return Path(str(folder / f"{algo}.yaml"))
 
 
-def load_hyperparams(algo: str, path: str | Path | None = None) -> HyperParams:
+def load_hyperparams(
+    algo: str, path: str | Path | None = None, env_backend: str = "opendss"
+) -> HyperParams:
     """Load ``algo``'s hyperparameters from a YAML file (the shipped one when ``path`` is None).
 
     Raises:
         ConfigError: unknown algorithm, missing file, invalid YAML, unknown key or bad value.
     """
-    source = path if path is not None else default_hyperparams_path(algo)
+    source = path if path is not None else default_hyperparams_path(algo, env_backend)
     return hyperparams_from_dict(algo, read_yaml(source, "hyperparameter file"))
 
 
@@ -283,7 +290,22 @@ class TrainConfig:
     seed: int = 0
     """The run's one seed: SB3 (torch, action noise), vector-env copy k gets ``seed + k``."""
     n_envs: int = 1
-    """Env copies stepped in process (each with its own OpenDSS engine)."""
+    """Env copies stepped in process (each with its own OpenDSS engine, or rows of one
+    batched env with ``env_backend: batched``)."""
+    env_backend: str = "opendss"
+    """Training env: ``opendss`` (``PowerTripEnv`` copies, one OpenDSS solve per step) or
+    ``batched`` (``BatchedPowerTripEnv``: all copies solved at once with the exact reduced
+    network model, about 1000x the samples per second). Held-out evaluation always runs
+    on the OpenDSS env."""
+    initial_action: float | None = None
+    """Start the policy's deterministic action at this value in [-1, 1] for every action (the
+    output layer's bias): 1.0 starts from no control (PV never curtailed, EVs charged at their
+    request), which is near the optimum at most steps. None: SB3's initialisation (about 0,
+    the middle of each range)."""
+    action_margin: float = 0.0
+    """Widen the policy's action range past the env's: [-1, 1] maps to fractions
+    [-margin, 1 + margin], which the env clips to [0, 1]. A tanh-squashed policy (SAC, TD3)
+    then reaches the bounds (no curtailment, full charging) exactly."""
     checkpoint_every: int = 5_000
     """Save a checkpoint (model, VecNormalize, replay buffer) every this many env steps."""
     eval_every: int = 5_000
@@ -301,7 +323,8 @@ class TrainConfig:
     scenario: str | None = None
     """Scenario YAML (None: the shipped default)."""
     params: HyperParams | None = None
-    """The algorithm's hyperparameters (None: ``agents/hyperparams/<algo>.yaml``)."""
+    """The algorithm's hyperparameters (None: ``agents/hyperparams/<algo>.yaml``, or
+    ``<algo>_batched.yaml`` on the batched backend where one is shipped)."""
     out: str = "runs"
     """Folder under which the run folder is created."""
     progress_bar: bool = True
@@ -316,6 +339,19 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
         _positive_int("n_envs", self.n_envs)
+        if self.env_backend not in ENV_BACKENDS:
+            raise ConfigError(f"env_backend={self.env_backend!r} is not one of {ENV_BACKENDS}")
+        _positive_float("action_margin", self.action_margin, allow_zero=True)
+        if self.initial_action is not None and not (
+            isinstance(self.initial_action, (int, float))
+            and not isinstance(self.initial_action, bool)
+            and -1.0 <= self.initial_action <= 1.0
+        ):
+            raise ConfigError(
+                f"initial_action={self.initial_action!r} must be a number in [-1, 1] or None"
+            )
+        if self.action_margin > 0.5:
+            raise ConfigError(f"action_margin={self.action_margin!r} must lie in [0, 0.5]")
         _positive_int("checkpoint_every", self.checkpoint_every)
         _positive_int("eval_every", self.eval_every, 0)
         _positive_int("torch_threads", self.torch_threads)
@@ -333,7 +369,9 @@ class TrainConfig:
             _positive_int("train_days", self.train_days)
         if self.max_episode_steps is not None:
             _positive_int("max_episode_steps", self.max_episode_steps)
-        params = self.params if self.params is not None else load_hyperparams(self.algo)
+        params = self.params
+        if params is None:
+            params = load_hyperparams(self.algo, env_backend=self.env_backend)
         if not isinstance(params, PARAMS[self.algo]):
             raise ConfigError(
                 f"params is a {type(params).__name__} but algo={self.algo!r} needs "
@@ -374,6 +412,7 @@ __all__ = [
     "ALGOS",
     "DEFAULT_EVAL_DAYS",
     "DEFAULT_SWEEP_WEIGHTS",
+    "ENV_BACKENDS",
     "EVAL_DAY_BASE",
     "HyperParams",
     "PPOParams",

@@ -7,10 +7,13 @@ For copy ``k`` of a training vector env (outermost last)::
     TimeLimit               only when ``max_episode_steps`` cuts days short
     LinearReward(w)         scalar w . r, vector kept in info   (or WeightConditioned)
     RescaleAction(-1, 1)    the symmetric box SB3 expects; fraction = (a + 1) / 2
+                            (MarginAction with ``action_margin`` > 0)
     Monitor                 episode returns to ``monitor/env_<k>.monitor.csv``
 
 wrapped in ``DummyVecEnv`` (one-feeder envs stay in process, DESIGN.md §8) and optionally
 ``VecNormalize`` (observations only). SB3 seeds copy ``k`` with ``seed + k``.
+With ``env_backend: batched`` the copies are rows of one batched env instead
+(:mod:`agents.batched`), under ``VecMonitor`` and the same ``VecNormalize``.
 """
 
 from __future__ import annotations
@@ -25,16 +28,36 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor, VecNormalize
 
 from agents.config import EVAL_DAY_BASE, TrainConfig, check_weights
 from powertrip_env.config import ScenarioConfig, load_scenario_config
 from powertrip_env.env import PowerTripEnv
 
 
-def fraction_from_action(action: np.ndarray) -> np.ndarray:
-    """Map agent actions in [-1, 1] (clipped) to the env's fractions in [0, 1]."""
-    return (np.clip(action, -1.0, 1.0) + 1.0) / 2.0
+def fraction_from_action(action: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Map agent actions in [-1, 1] (clipped) to the env's fractions in [0, 1].
+
+    With ``margin`` m, [-1, 1] maps linearly to [-m, 1 + m] and the result is clipped to
+    [0, 1]: the bounds are reached from inside the policy's range (``TrainConfig.action_margin``).
+    """
+    fraction = (np.clip(action, -1.0, 1.0) + 1.0) / 2.0
+    if margin == 0.0:
+        return fraction
+    return np.clip(fraction * (1.0 + 2.0 * margin) - margin, 0.0, 1.0)
+
+
+class MarginAction(gym.ActionWrapper[np.ndarray, np.ndarray, np.ndarray]):
+    """Agent actions in [-1, 1] to the env's fractions through :func:`fraction_from_action`."""
+
+    def __init__(self, env: gym.Env[np.ndarray, np.ndarray], margin: float) -> None:
+        super().__init__(env)
+        self.margin = float(margin)
+        shape = env.action_space.shape
+        self.action_space = spaces.Box(-1.0, 1.0, shape=shape, dtype=np.float32)
+
+    def action(self, action: np.ndarray) -> np.ndarray:
+        return fraction_from_action(np.asarray(action, dtype=np.float64), self.margin)
 
 
 class TrainingDays(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
@@ -151,7 +174,10 @@ def make_env(
             env = WeightConditioned(env)
         else:
             env = mo_gym.wrappers.LinearReward(env, weight=np.array(config.weights, np.float32))
-        env = gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0))
+        if config.action_margin > 0:
+            env = MarginAction(env, config.action_margin)
+        else:
+            env = gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0))
         filename = None if monitor_dir is None else str(monitor_dir / f"env_{rank}")
         return Monitor(env, filename=filename, override_existing=not append_monitor)
 
@@ -172,9 +198,19 @@ def make_vec_env(
     scenario = load_scenario_config(config.scenario)
     if monitor_dir is not None:
         monitor_dir.mkdir(parents=True, exist_ok=True)
-    venv: VecEnv = DummyVecEnv(
-        [make_env(config, k, scenario, monitor_dir, append_monitor) for k in range(config.n_envs)]
-    )
+    venv: VecEnv
+    if config.env_backend == "batched":
+        from agents.batched import BatchedTrainingVecEnv
+
+        filename = None if monitor_dir is None else str(monitor_dir / "batched")
+        venv = VecMonitor(BatchedTrainingVecEnv(config, scenario), filename=filename)
+    else:
+        venv = DummyVecEnv(
+            [
+                make_env(config, k, scenario, monitor_dir, append_monitor)
+                for k in range(config.n_envs)
+            ]
+        )
     if config.normalise_obs and stats is not None:
         return VecNormalize.load(str(stats), venv)
     if config.normalise_obs:

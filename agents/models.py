@@ -45,7 +45,40 @@ _CHECKPOINT = re.compile(r"^model_(\d+)_steps\.zip$")
 def build_model(
     config: TrainConfig, env: VecEnv, tensorboard_log: str | None = None
 ) -> BaseAlgorithm:
-    """A fresh SB3 model of ``config.algo`` on ``env`` with ``seed=config.seed`` (CPU)."""
+    """A fresh SB3 model of ``config.algo`` on ``env`` with ``seed=config.seed`` (CPU).
+
+    With ``config.initial_action`` the policy starts at that action (:func:`set_initial_action`).
+    """
+    model = _new_model(config, env, tensorboard_log)
+    if config.initial_action is not None:
+        set_initial_action(model, config.initial_action)
+    return model
+
+
+def set_initial_action(model: BaseAlgorithm, value: float) -> None:
+    """Make the fresh policy's deterministic action about ``value`` (in [-1, 1]) everywhere.
+
+    The output layer's bias is set to ``value`` (PPO's Gaussian mean; SB3 initialises that
+    layer's weights with gain 0.01, so the mean is the bias) or to ``atanh(value)`` with its
+    weights scaled down 100x (SAC's and TD3's tanh-squashed outputs; ``value`` is capped at
+    +-0.995 there, which ``action_margin`` maps onto the bound). Target networks follow.
+    """
+    policy: Any = model.policy
+    with torch.no_grad():
+        if isinstance(model, PPO):
+            policy.action_net.bias.fill_(value)
+            return
+        squashed = float(np.arctanh(np.clip(value, -0.995, 0.995)))
+        if isinstance(model, SAC):
+            layers = [policy.actor.mu]
+        else:
+            layers = [policy.actor.mu[-2], policy.actor_target.mu[-2]]
+        for layer in layers:
+            layer.weight.mul_(0.01)
+            layer.bias.fill_(squashed)
+
+
+def _new_model(config: TrainConfig, env: VecEnv, tensorboard_log: str | None) -> BaseAlgorithm:
     p = config.hyperparams
     activation = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[p.activation]
     policy_kwargs: dict[str, Any] = {"net_arch": list(p.net_arch), "activation_fn": activation}

@@ -187,7 +187,7 @@ class AgentController:
             obs = self.normaliser(obs)
         with torch.inference_mode():
             action = self._actor(torch.from_numpy(obs)).numpy()
-        return fraction_from_action(action.astype(float))
+        return fraction_from_action(action.astype(float), self.config.action_margin)
 
     def act(self, state: SimState) -> np.ndarray:
         """Decision vector ``[P_CP..., P_PV...]`` in kW for the step ``state`` describes."""

@@ -67,10 +67,20 @@ TARGET_SPEEDUP = 1000.0
 class BenchArgs:
     """Arguments of the benchmark."""
 
-    algo: str = "sac"
+    algo: str = "ppo"
     """Learner for every weight."""
-    timesteps: int = 40_000
+    backend: str = "batched"
+    """Training env: ``batched`` (reduced-model copies, ``agents/batched.py``) or ``opendss``."""
+    timesteps: int = 2_000_000
     """Env steps of training per weight."""
+    n_envs: int = 64
+    """Env copies per training (rows of the batched env, or OpenDSS envs)."""
+    train_days: int | None = 256
+    """Train on day seeds 0..N-1 (None: a fresh day per episode)."""
+    action_margin: float = 0.0
+    """Policy range past the env's [0, 1] (``TrainConfig.action_margin``)."""
+    hyperparams: str | None = None
+    """Hyperparameter YAML (None: the shipped one for ``algo`` and ``backend``)."""
     days: int = 2
     """Held-out days (EVAL_DAY_BASE + 0, 1, ...)."""
     steps: int | None = None
@@ -85,6 +95,8 @@ class BenchArgs:
     """Seed of every training and of NSGA-II."""
     out: str = "runs"
     """Folder for the training runs and the benchmark's results."""
+    cache: str | None = None
+    """Folder of cached NSGA-II day results (None: no cache; every day is computed)."""
     smoke: bool = False
     """Tiny budget: check that the benchmark runs."""
 
@@ -124,7 +136,79 @@ def _agent_task(
     return list(days_frame.to_dict("records"))  # type: ignore[arg-type]
 
 
+def code_fingerprint() -> str:
+    """SHA-256 of every file of ``powertrip_env`` and ``baselines`` (NSGA-II's inputs)."""
+    import hashlib
+
+    import baselines
+    import powertrip_env
+
+    digest = hashlib.sha256()
+    for package in (powertrip_env, baselines):
+        root = Path(package.__file__).parent  # type: ignore[arg-type]
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root.parent)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def nsga2_cache_path(
+    cache_dir: Path,
+    weights: tuple[float, float],
+    day: int,
+    steps: int | None,
+    pop: int,
+    gen: int,
+    seed: int,
+) -> Path:
+    """Where NSGA-II's result for these inputs (and the current code) is cached."""
+    import hashlib
+
+    key = json.dumps(
+        {
+            "weights": [float(w) for w in weights],
+            "day": int(day),
+            "steps": steps,
+            "pop": pop,
+            "gen": gen,
+            "seed": seed,
+            "code": code_fingerprint(),
+        },
+        sort_keys=True,
+    )
+    return cache_dir / f"nsga2-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
 def _nsga2_task(
+    weights: tuple[float, float],
+    day: int,
+    steps: int | None,
+    pop: int,
+    gen: int,
+    seed: int,
+    cache_dir: str | None = None,
+) -> dict[str, Any]:
+    """NSGA-II on one day at ``weights``; read from / written to ``cache_dir`` when given.
+
+    NSGA-II is deterministic for given inputs, seed and code, so a cached result (keyed by
+    all of them, :func:`nsga2_cache_path`) is the result a new run would compute.
+    """
+    cache = None
+    if cache_dir is not None:
+        cache = nsga2_cache_path(Path(cache_dir), weights, day, steps, pop, gen, seed)
+        if cache.is_file():
+            return {**json.loads(cache.read_text(encoding="utf-8")), "cached": True}
+    row = _nsga2_day(weights, day, steps, pop, gen, seed)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, cache)
+    return {**row, "cached": False}
+
+
+def _nsga2_day(
     weights: tuple[float, float], day: int, steps: int | None, pop: int, gen: int, seed: int
 ) -> dict[str, Any]:
     from agents.evaluation import TimedController, normalised_objectives
@@ -156,14 +240,20 @@ def _nsga2_task(
 # ------------------------------------------------------------------------------- the bench
 def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> TrainConfig:
     every = max(args.timesteps // 4, 1)
+    params = load_hyperparams(args.algo, args.hyperparams, args.backend)
     config = TrainConfig(
         algo=args.algo,
         weights=weights,
         total_timesteps=args.timesteps,
         seed=args.seed,
+        n_envs=args.n_envs,
+        env_backend=args.backend,
+        action_margin=args.action_margin,
+        train_days=args.train_days,
         checkpoint_every=every,
         eval_every=every,
         eval_days=(EVAL_DAY_BASE + 100,),  # a held-out day for the learning curve only
+        params=params,
         out=str(out),
         progress_bar=False,
     )
@@ -171,11 +261,17 @@ def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> T
         return config
     tiny: dict[str, Any] = {"net_arch": (16, 16)}
     if args.algo == "ppo":
-        tiny |= {"n_steps": 64, "batch_size": 32, "n_epochs": 1}
+        tiny |= {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
     else:
         tiny |= {"learning_starts": 64, "batch_size": 16, "buffer_size": 2000}
-    params = replace(load_hyperparams(args.algo), **tiny)
-    return replace(config, params=params, eval_every=0, train_days=2, max_episode_steps=48)
+    return replace(
+        config,
+        params=replace(params, **tiny),
+        eval_every=0,
+        train_days=2,
+        max_episode_steps=48,
+        n_envs=min(args.n_envs, 4),
+    )
 
 
 def run(args: BenchArgs) -> dict[str, Any]:
@@ -198,7 +294,14 @@ def run(args: BenchArgs) -> dict[str, Any]:
             for w in weights:
                 nsga[w] = [
                     pool.submit(
-                        _nsga2_task, w, d, args.steps, args.nsga_pop, args.nsga_gen, args.seed
+                        _nsga2_task,
+                        w,
+                        d,
+                        args.steps,
+                        args.nsga_pop,
+                        args.nsga_gen,
+                        args.seed,
+                        args.cache,
                     )
                     for d in days
                 ]
@@ -223,10 +326,13 @@ def run(args: BenchArgs) -> dict[str, Any]:
     table = _table(rows, weights, with_nsga2)
     (bench_dir / "table.md").write_text(table + "\n")
     print(table)
+    cached = sum(1 for r in rows if r.get("cached"))
     print(
-        f"\n{args.algo.upper()}, {args.timesteps:,} steps per weight, days {list(days)}, "
-        f"steps per day {args.steps or 'all'}; training {t_train / 60:.1f} min, "
-        f"total {t_total / 60:.1f} min on {args.workers} workers\nresults: {bench_dir}"
+        f"\n{args.algo.upper()} on the {args.backend} env ({args.n_envs} copies, "
+        f"train days {args.train_days or 'all'}), {args.timesteps:,} steps per weight, "
+        f"held-out days {list(days)}, steps per day {args.steps or 'all'}; "
+        f"training {t_train / 60:.1f} min, total {t_total / 60:.1f} min on {args.workers} "
+        f"workers; NSGA-II days from cache: {cached}\nresults: {bench_dir}"
     )
     return results
 
@@ -282,8 +388,15 @@ def _table(rows: list[dict[str, Any]], weights: list[tuple[float, ...]], with_ns
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algo", default="sac", choices=["ppo", "sac", "td3"])
+    parser.add_argument("--algo", default=BenchArgs.algo, choices=["ppo", "sac", "td3"])
+    parser.add_argument("--backend", default=BenchArgs.backend, choices=["batched", "opendss"])
     parser.add_argument("--timesteps", type=int, default=BenchArgs.timesteps)
+    parser.add_argument("--n-envs", type=int, default=BenchArgs.n_envs)
+    parser.add_argument(
+        "--train-days", type=int, default=BenchArgs.train_days, help="0: a fresh day per episode"
+    )
+    parser.add_argument("--action-margin", type=float, default=BenchArgs.action_margin)
+    parser.add_argument("--hyperparams", default=None, help="hyperparameter YAML for the algo")
     parser.add_argument("--days", type=int, default=BenchArgs.days)
     parser.add_argument("--steps", type=int, default=None, help="first N steps of each day")
     parser.add_argument("--nsga-pop", type=int, default=BenchArgs.nsga_pop)
@@ -291,32 +404,36 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=BenchArgs.workers)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for runs (default: runs/)")
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="folder of cached NSGA-II day results (default: <out>/cache/agents-nsga2)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="compute every NSGA-II day")
     parser.add_argument("--smoke", action="store_true", help="tiny budget: check it runs")
     ns = parser.parse_args()
+    out = ns.out or (tempfile.mkdtemp(prefix="powertrip-bench-agents-") if ns.smoke else "runs")
+    cache = None if ns.no_cache else (ns.cache or str(Path(out) / "cache" / "agents-nsga2"))
+    args = BenchArgs(
+        algo=ns.algo,
+        backend=ns.backend,
+        timesteps=ns.timesteps,
+        n_envs=ns.n_envs,
+        train_days=ns.train_days or None,
+        action_margin=ns.action_margin,
+        hyperparams=ns.hyperparams,
+        days=ns.days,
+        steps=ns.steps,
+        nsga_pop=ns.nsga_pop,
+        nsga_gen=ns.nsga_gen,
+        workers=ns.workers,
+        seed=ns.seed,
+        out=out,
+        cache=cache,
+    )
     if ns.smoke:
-        args = BenchArgs(
-            algo=ns.algo,
-            timesteps=256,
-            days=1,
-            steps=24,
-            nsga_pop=8,
-            nsga_gen=2,
-            workers=ns.workers,
-            seed=ns.seed,
-            out=ns.out or tempfile.mkdtemp(prefix="powertrip-bench-agents-"),
-            smoke=True,
-        )
-    else:
-        args = BenchArgs(
-            algo=ns.algo,
-            timesteps=ns.timesteps,
-            days=ns.days,
-            steps=ns.steps,
-            nsga_pop=ns.nsga_pop,
-            nsga_gen=ns.nsga_gen,
-            workers=ns.workers,
-            seed=ns.seed,
-            out=ns.out or "runs",
+        args = replace(
+            args, timesteps=256, days=1, steps=24, nsga_pop=8, nsga_gen=2, cache=None, smoke=True
         )
     run(args)
 

@@ -68,6 +68,8 @@ def _train(ns: argparse.Namespace) -> None:
             checkpoint_every=ns.checkpoint_every,
             eval_every=ns.eval_every,
             train_days=ns.train_days,
+            env_backend=ns.env_backend,
+            action_margin=ns.action_margin,
             hyperparams=ns.hyperparams,
             scenario=ns.scenario,
             resume=ns.resume,
@@ -203,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=5000, help="steps per checkpoint")
     p.add_argument("--eval-every", type=int, default=5000, help="steps per held-out evaluation")
     p.add_argument("--train-days", type=int, default=None, help="train on days 0..N-1 only")
+    p.add_argument(
+        "--env-backend",
+        default="opendss",
+        choices=["opendss", "batched"],
+        help="training env: OpenDSS copies, or one batched reduced-model env (much faster)",
+    )
+    p.add_argument(
+        "--action-margin", type=float, default=0.0, help="policy range past [0, 1] (e.g. 0.05)"
+    )
     p.add_argument("--hyperparams", default=None, help="hyperparameter YAML for the algo")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a run")
     p.add_argument("--out", default="runs", help="folder for run folders")

@@ -11,6 +11,8 @@ Usage::
 
     powertrip train --algo sac --weights 0.5,0.5 --timesteps 20000 [--seed 0]
     powertrip train --sweep --algo sac --timesteps 20000      # five weights, (1,0) .. (0,1)
+    powertrip train --algo ppo --env-backend batched --n-envs 64 --train-days 256 \
+        --timesteps 1000000       # about 1000x the samples per second of the OpenDSS env
     powertrip train --resume runs/<run-id> [--timesteps 40000]
     powertrip evaluate runs/<run-id> [--days 1000000000,1000000001]
 """
@@ -78,8 +80,13 @@ class TrainArgs:
     """Env steps between held-out evaluations (0: only at the end)."""
     train_days: int | None = None
     """Train on day seeds 0..N-1 only (default: a fresh day per episode)."""
+    env_backend: str = "opendss"
+    """Training env: ``opendss`` or ``batched`` (see :attr:`TrainConfig.env_backend`)."""
+    action_margin: float = 0.0
+    """Policy range past the env's [0, 1] (see :attr:`TrainConfig.action_margin`)."""
     hyperparams: str | None = None
-    """Hyperparameter YAML (default: the shipped ``agents/hyperparams/<algo>.yaml``)."""
+    """Hyperparameter YAML (default: the shipped ``agents/hyperparams/<algo>.yaml``, or
+    ``<algo>_batched.yaml`` on the batched backend where one is shipped)."""
     scenario: str | None = None
     """Scenario YAML (default: the shipped one)."""
     resume: str | None = None
@@ -113,7 +120,7 @@ def parse_days(text: str) -> tuple[int, ...]:
 
 def config_from_args(args: TrainArgs) -> TrainConfig:
     """The :class:`TrainConfig` of a fresh run described by ``args``."""
-    params = load_hyperparams(args.algo, args.hyperparams)
+    params = load_hyperparams(args.algo, args.hyperparams, args.env_backend)
     return TrainConfig(
         algo=args.algo,
         weights=parse_weights(args.weights),
@@ -124,6 +131,8 @@ def config_from_args(args: TrainArgs) -> TrainConfig:
         checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every,
         train_days=args.train_days,
+        env_backend=args.env_backend,
+        action_margin=args.action_margin,
         scenario=args.scenario,
         params=params,
         out=args.out,

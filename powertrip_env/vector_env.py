@@ -165,12 +165,15 @@ class BatchedPowerTripEnv(VectorEnv):
 
     ## Arguments
     ``num_envs``: number of copies. ``config``, ``energy_guarantee``, ``day_seed``: as for
-    ``PowerTripEnv`` (``day_seed`` fixes every copy's every episode to one day). ``reset(seed=s)``
-    seeds copy k's generator with ``s + k`` (SB3, Gymnasium), so copy k draws the same days as a
-    ``PowerTripEnv`` reset with ``s + k``; a list gives one seed per copy. ``reset(options=...)``
-    takes ``day_seed`` (one int for every copy, or one per copy) and ``reset_mask`` (a (N,)
-    bool array: reset only those copies). The scenario's ``objective.unbalance_index`` must be
-    ``pui`` or ``vuf`` (the reduced model gives no branch powers for ``power``).
+    ``PowerTripEnv`` (``day_seed`` fixes every copy's every episode to one day). ``day_cache``:
+    keep at least this many built days (default: ``max(8, num_envs)``; a day costs about
+    60 ms to build, so training on a fixed pool of days sets it to the pool's size).
+    ``reset(seed=s)`` seeds copy k's generator with ``s + k`` (SB3, Gymnasium), so copy k
+    draws the same days as a ``PowerTripEnv`` reset with ``s + k``; a list gives one seed per
+    copy. ``reset(options=...)`` takes ``day_seed`` (one int for every copy, or one per copy)
+    and ``reset_mask`` (a (N,) bool array: reset only those copies). The scenario's
+    ``objective.unbalance_index`` must be ``pui`` or ``vuf`` (the reduced model gives no branch
+    powers for ``power``).
 
     ## Version History
     * v0: initial version.
@@ -189,8 +192,9 @@ class BatchedPowerTripEnv(VectorEnv):
         config: ScenarioConfig | str | None = None,
         energy_guarantee: bool | None = None,
         day_seed: int | None = None,
+        day_cache: int | None = None,
     ) -> None:
-        self._init_args = (num_envs, config, energy_guarantee, day_seed)
+        self._init_args = (num_envs, config, energy_guarantee, day_seed, day_cache)
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ConfigError(f"num_envs={num_envs!r} must be a positive integer")
         cfg = config if isinstance(config, ScenarioConfig) else load_scenario_config(config)
@@ -198,6 +202,10 @@ class BatchedPowerTripEnv(VectorEnv):
             cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=bool(energy_guarantee)))
         if day_seed is not None and (not isinstance(day_seed, int) or day_seed < 0):
             raise ConfigError(f"day_seed={day_seed!r} must be a non-negative integer or None")
+        if day_cache is not None and (
+            isinstance(day_cache, bool) or not isinstance(day_cache, int) or day_cache < 1
+        ):
+            raise ConfigError(f"day_cache={day_cache!r} must be a positive integer or None")
         self.unbalance_index = cfg.objective.unbalance_index
         if self.unbalance_index not in ("pui", "vuf"):
             raise ConfigError(
@@ -235,7 +243,7 @@ class BatchedPowerTripEnv(VectorEnv):
         self.reward_space = spaces.Box(low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32)
 
         self._days: OrderedDict[int, _Day] = OrderedDict()
-        self._day_cache = max(_DAY_CACHE, num_envs)
+        self._day_cache = max(_DAY_CACHE, num_envs, day_cache or 0)
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
         self._started = False
         self._allocate()

@@ -402,3 +402,132 @@ def test_morl_baselines_gpi_ls_runs_on_the_env_unmodified() -> None:
     finally:
         env.close()
         eval_env.close()
+
+
+# ------------------------------------------------------------------ the batched backend
+def test_action_margin_reaches_the_bounds_exactly() -> None:
+    from agents.envs import fraction_from_action
+
+    a = np.array([-1.0, -0.96, 0.0, 0.95, 1.0, 2.0])
+    np.testing.assert_allclose(fraction_from_action(a), (np.clip(a, -1, 1) + 1) / 2)
+    f = fraction_from_action(a, 0.05)
+    assert f[0] == 0.0 and f[1] == 0.0 and f[-3] == 1.0 and f[-2] == 1.0 and f[-1] == 1.0
+    assert f[2] == pytest.approx(0.5)
+
+
+def test_batched_training_env_draws_training_days_and_scalarises() -> None:
+    from agents.batched import BatchedTrainingVecEnv
+    from powertrip_env.config import load_scenario_config
+
+    config = TrainConfig(
+        algo="ppo", weights=(0.25, 0.75), n_envs=3, train_days=4, max_episode_steps=5,
+        env_backend="batched", action_margin=0.05,
+    )  # fmt: skip
+    scenario = load_scenario_config(None)
+    venv = BatchedTrainingVecEnv(config, scenario)
+    try:
+        venv.seed(11)
+        obs = venv.reset()
+        days = [info["day_seed"] for info in venv.reset_infos]
+        assert obs.shape == (3, 44) and all(0 <= d < 4 for d in days)
+        action = np.ones((3, 15), dtype=np.float32)
+        for step in range(5):
+            obs, reward, done, infos = venv.step(action)
+            for k in range(3):
+                vec = infos[k]["vector_reward"]
+                assert reward[k] == pytest.approx(0.25 * vec[0] + 0.75 * vec[1], rel=1e-6)
+                assert vec[1] == 0.0  # +1 with the margin: PV never curtailed
+            assert done.all() == (step == 4)
+        assert all(infos[k]["TimeLimit.truncated"] for k in range(3))
+        assert all(infos[k]["terminal_observation"].shape == (44,) for k in range(3))
+        venv.seed(11)
+        venv.reset()
+        assert [info["day_seed"] for info in venv.reset_infos] == days  # seed + k per copy
+    finally:
+        venv.close()
+
+
+def test_batched_training_env_weight_conditioned() -> None:
+    from agents.batched import BatchedTrainingVecEnv
+    from powertrip_env.config import load_scenario_config
+
+    config = TrainConfig(
+        algo="ppo", n_envs=4, train_days=2, weight_conditioned=True, env_backend="batched"
+    )
+    venv = BatchedTrainingVecEnv(config, load_scenario_config(None))
+    try:
+        venv.seed(0)
+        obs = venv.reset()
+        assert obs.shape == (4, 46) and venv.observation_space.contains(obs[0])
+        np.testing.assert_allclose(obs[:, -2:].sum(axis=1), 1.0, rtol=1e-6)
+        _, reward, _, infos = venv.step(np.zeros((4, 15), dtype=np.float32))
+        for k in range(4):
+            w = obs[k, -2:]
+            assert reward[k] == pytest.approx(float(w @ infos[k]["vector_reward"]), rel=1e-5)
+    finally:
+        venv.close()
+
+
+def test_batched_backend_trains_and_the_agent_runs_on_opendss(
+    tmp_path: Path, env: PowerTripEnv
+) -> None:
+    config = tiny_config(
+        "ppo", tmp_path, env_backend="batched", n_envs=4, action_margin=0.05,
+        total_timesteps=256, checkpoint_every=128, train_days=2,
+    )  # fmt: skip
+    run = train(config)
+    assert read_run_config(run) == config
+    assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()
+    assert (run / "monitor" / "batched.monitor.csv").is_file()
+    controller = AgentController(run, env=env)
+    env.reset(options={"day_seed": EVAL_DAY})
+    assert env.sim is not None
+    result = env.sim.run(controller, steps=4)
+    assert len(result.steps) == 4
+    again = train(config)  # one seed, one result
+    obs = np.random.default_rng(0).uniform(-1, 1, (5, 44)).astype(np.float32)
+    np.testing.assert_array_equal(
+        AgentController(again, env=env).act_batch(obs), controller.act_batch(obs)
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"env_backend": "gpu"}, "env_backend"),
+        ({"action_margin": -0.1}, "action_margin"),
+        ({"action_margin": 0.9}, "action_margin"),
+    ],
+)
+def test_bad_backend_config_names_the_field(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_batched_hyperparameters_are_the_default_on_the_batched_backend() -> None:
+    from agents.config import default_hyperparams_path
+
+    assert default_hyperparams_path("ppo", "batched").name == "ppo_batched.yaml"
+    assert default_hyperparams_path("sac", "opendss").name == "sac.yaml"
+    assert TrainConfig(algo="ppo", env_backend="batched").hyperparams == load_hyperparams(
+        "ppo", default_hyperparams_path("ppo", "batched")
+    )
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
+def test_initial_action_starts_the_policy_at_no_control(
+    tmp_path: Path, env: PowerTripEnv, algo: str
+) -> None:
+    from agents.models import build_model
+
+    config = tiny_config(
+        algo, tmp_path, env_backend="batched", n_envs=2, initial_action=1.0, action_margin=0.05
+    )
+    venv = make_vec_env(config)
+    try:
+        model = build_model(config, venv)
+    finally:
+        venv.close()
+    controller = AgentController.from_model(model, None, config, env=env)
+    obs = np.random.default_rng(0).uniform(-1, 1, (8, 44)).astype(np.float32)
+    np.testing.assert_array_equal(controller.act_batch(obs), 1.0)

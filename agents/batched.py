@@ -1,0 +1,183 @@
+"""Training on the batched feeder: an SB3 ``VecEnv`` over :class:`BatchedPowerTripEnv`.
+
+With ``TrainConfig.env_backend = "batched"`` the ``n_envs`` training copies are the rows of
+one :class:`~powertrip_env.vector_env.BatchedPowerTripEnv`, which solves them all in one numpy
+call with the exact reduced network model (DESIGN.md §8; held to OpenDSS within 1e-6 pu by
+``tests/test_vector_env.py``) instead of one OpenDSS solve per copy: about 1000x the samples
+per second. Held-out evaluation still runs on the OpenDSS :class:`PowerTripEnv`.
+
+:class:`BatchedTrainingVecEnv` does, for every copy at once, what the OpenDSS stack of
+:mod:`agents.envs` does for one copy:
+
+* days drawn from the training range only (``TrainingDays``): from ``[0, train_days)``, or
+  from ``[0, EVAL_DAY_BASE)``, with copy k's own generator seeded ``seed + k``;
+* ``max_episode_steps`` (``TimeLimit``);
+* the scalar reward ``w . r`` with the vector in ``info["vector_reward"]``
+  (``LinearReward``), or a per-episode weight appended to the observation
+  (``WeightConditioned``);
+* agent actions in [-1, 1] mapped to the env's fractions by :func:`fraction_from_action`
+  (with the run's ``action_margin``);
+* SB3's same-step autoreset: a finished copy's last observation travels in
+  ``info["terminal_observation"]`` and ``TimeLimit.truncated`` says whether it was cut.
+
+Wrap it in ``VecMonitor`` (episode returns) and ``VecNormalize`` as the OpenDSS stack is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
+
+from agents.config import EVAL_DAY_BASE, TrainConfig
+from agents.envs import fraction_from_action
+from powertrip_env.config import ScenarioConfig
+from powertrip_env.vector_env import BatchedPowerTripEnv
+
+
+class BatchedTrainingVecEnv(VecEnv):
+    """``config.n_envs`` training copies on one :class:`BatchedPowerTripEnv` (SB3 ``VecEnv``).
+
+    Args:
+        config: the training run (weights, day range, episode cut, action margin, seed
+            via SB3's ``seed()``).
+        scenario: the resolved scenario.
+
+    The batched env keeps every training day it has built (``train_days`` of them, or
+    ``n_envs`` when days are unlimited), so that after the first episodes no day is rebuilt.
+    """
+
+    def __init__(self, config: TrainConfig, scenario: ScenarioConfig) -> None:
+        n = config.n_envs
+        cache = max(n, config.train_days or 0)
+        self.benv = BatchedPowerTripEnv(
+            n, scenario, energy_guarantee=config.energy_guarantee, day_cache=cache
+        )
+        self.config = config
+        self.reward_dim = int(self.benv.reward_dim)
+        inner = self.benv.single_observation_space
+        assert isinstance(inner, spaces.Box)
+        low, high = inner.low, inner.high
+        if config.weight_conditioned:
+            low = np.concatenate([low, np.zeros(self.reward_dim, np.float32)])
+            high = np.concatenate([high, np.ones(self.reward_dim, np.float32)])
+        obs_space = spaces.Box(low, high, dtype=np.float32)
+        n_act = self.benv.single_action_space.shape[0]  # type: ignore[index]
+        act_space = spaces.Box(-1.0, 1.0, shape=(n_act,), dtype=np.float32)
+        super().__init__(n, obs_space, act_space)
+        self._day_rngs: list[np.random.Generator | None] = [None] * n
+        self._w = np.tile(np.asarray(config.weights, np.float32), (n, 1))
+        self._episode_steps = np.zeros(n, dtype=np.int64)
+        self._actions: np.ndarray | None = None
+
+    # ------------------------------------------------------------------------- helpers
+    def _draw_days(self, ids: np.ndarray) -> list[int | None]:
+        """Day seeds (one per copy; None for copies not in ``ids``) from the training range."""
+        high = self.config.train_days if self.config.train_days is not None else EVAL_DAY_BASE
+        out: list[int | None] = [None] * self.num_envs
+        for k in ids:
+            rng = self._day_rngs[k]
+            if rng is None:
+                rng = self._day_rngs[k] = seeding.np_random(None)[0]
+            out[k] = int(rng.integers(0, high))
+        return out
+
+    def _draw_weights(self, ids: np.ndarray) -> None:
+        if not self.config.weight_conditioned:
+            return
+        for k in ids:
+            rng = self._day_rngs[k]
+            assert rng is not None  # drawn after the day, which creates it
+            self._w[k] = rng.dirichlet(np.ones(self.reward_dim)).astype(np.float32)
+
+    def _with_w(self, obs: np.ndarray) -> np.ndarray:
+        if not self.config.weight_conditioned:
+            return obs
+        return np.concatenate([obs, self._w], axis=1).astype(np.float32)
+
+    # --------------------------------------------------------------------- SB3 VecEnv API
+    def reset(self) -> np.ndarray:
+        """Reset every copy on a training day; copy k's generator is seeded ``seed + k``."""
+        for k, seed in enumerate(self._seeds):
+            if seed is not None or self._day_rngs[k] is None:
+                self._day_rngs[k] = seeding.np_random(seed)[0]
+        self._reset_seeds()
+        self._reset_options()
+        ids = np.arange(self.num_envs)
+        days = self._draw_days(ids)
+        self._draw_weights(ids)
+        obs, info = self.benv.reset(options={"day_seed": days})
+        self._episode_steps[:] = 0
+        self.reset_infos = [{"day_seed": int(d)} for d in info["day_seed"]]
+        return self._with_w(obs)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        assert self._actions is not None, "step_async first"
+        fraction = fraction_from_action(self._actions, self.config.action_margin)
+        obs, vector, terminated, truncated, info = self.benv.step(fraction)
+        self._episode_steps += 1
+        limit = self.config.max_episode_steps
+        cut = (
+            (self._episode_steps >= limit) & ~terminated & ~truncated
+            if limit is not None
+            else np.zeros(self.num_envs, dtype=bool)
+        )
+        truncated = truncated | cut
+        done = terminated | truncated
+        reward = np.einsum("ij,ij->i", self._w, vector).astype(np.float32)
+        infos: list[dict[str, Any]] = [
+            {"vector_reward": vector[k], "reward_weights": self._w[k].copy()}
+            for k in range(self.num_envs)
+        ]
+        obs = self._with_w(obs)
+        if done.any():
+            ids = np.flatnonzero(done)
+            for k in ids:
+                infos[k]["terminal_observation"] = obs[k].copy()
+                infos[k]["TimeLimit.truncated"] = bool(truncated[k] and not terminated[k])
+                if terminated[k] and "termination_reason" in info:
+                    infos[k]["termination_reason"] = info["termination_reason"][k]
+            days = self._draw_days(ids)
+            self._draw_weights(ids)
+            fresh, _ = self.benv.reset(options={"reset_mask": done, "day_seed": days})
+            obs[ids] = self._with_w(fresh)[ids]
+            self._episode_steps[ids] = 0
+        return obs, reward, done, infos
+
+    def close(self) -> None:
+        self.benv.close()
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        value = getattr(self, attr_name) if hasattr(self, attr_name) else None
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **kwargs: Any
+    ) -> list[Any]:
+        method = getattr(self, method_name)
+        return [method(*method_args, **kwargs) for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        # No gymnasium wrappers: SB3 then counts episodes through VecMonitor's "episode" info.
+        return [False for _ in self._get_indices(indices)]
+
+    def _get_indices(self, indices: VecEnvIndices) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        if isinstance(indices, int):
+            return [indices]
+        return list(indices)
