@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -79,6 +80,8 @@ class BenchArgs:
     """Train on day seeds 0..N-1 (None: a fresh day per episode)."""
     action_margin: float = 0.0
     """Policy range past the env's [0, 1] (``TrainConfig.action_margin``)."""
+    initial_action: float | None = 1.0
+    """The fresh policy's action (``TrainConfig.initial_action``; 1.0: no control)."""
     hyperparams: str | None = None
     """Hyperparameter YAML (None: the shipped one for ``algo`` and ``backend``)."""
     days: int = 2
@@ -249,6 +252,7 @@ def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> T
         n_envs=args.n_envs,
         env_backend=args.backend,
         action_margin=args.action_margin,
+        initial_action=args.initial_action,
         train_days=args.train_days,
         checkpoint_every=every,
         eval_every=every,
@@ -396,6 +400,12 @@ def main() -> None:
         "--train-days", type=int, default=BenchArgs.train_days, help="0: a fresh day per episode"
     )
     parser.add_argument("--action-margin", type=float, default=BenchArgs.action_margin)
+    parser.add_argument(
+        "--initial-action",
+        type=float,
+        default=BenchArgs.initial_action,
+        help="the fresh policy's action in [-1, 1] (1: no control); nan: SB3's initialisation",
+    )
     parser.add_argument("--hyperparams", default=None, help="hyperparameter YAML for the algo")
     parser.add_argument("--days", type=int, default=BenchArgs.days)
     parser.add_argument("--steps", type=int, default=None, help="first N steps of each day")
@@ -421,6 +431,7 @@ def main() -> None:
         n_envs=ns.n_envs,
         train_days=ns.train_days or None,
         action_margin=ns.action_margin,
+        initial_action=None if math.isnan(ns.initial_action) else ns.initial_action,
         hyperparams=ns.hyperparams,
         days=ns.days,
         steps=ns.steps,

@@ -70,6 +70,7 @@ def _train(ns: argparse.Namespace) -> None:
             train_days=ns.train_days,
             env_backend=ns.env_backend,
             action_margin=ns.action_margin,
+            initial_action=ns.initial_action,
             hyperparams=ns.hyperparams,
             scenario=ns.scenario,
             resume=ns.resume,
@@ -213,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--action-margin", type=float, default=0.0, help="policy range past [0, 1] (e.g. 0.05)"
+    )
+    p.add_argument(
+        "--initial-action",
+        type=float,
+        default=None,
+        help="start the policy at this action in [-1, 1] (1: no control)",
     )
     p.add_argument("--hyperparams", default=None, help="hyperparameter YAML for the algo")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a run")

@@ -12,7 +12,7 @@ Usage::
     powertrip train --algo sac --weights 0.5,0.5 --timesteps 20000 [--seed 0]
     powertrip train --sweep --algo sac --timesteps 20000      # five weights, (1,0) .. (0,1)
     powertrip train --algo ppo --env-backend batched --n-envs 64 --train-days 256 \
-        --timesteps 1000000       # about 1000x the samples per second of the OpenDSS env
+        --initial-action 1 --timesteps 1000000   # ~1000x the samples/s of the OpenDSS env
     powertrip train --resume runs/<run-id> [--timesteps 40000]
     powertrip evaluate runs/<run-id> [--days 1000000000,1000000001]
 """
@@ -84,6 +84,8 @@ class TrainArgs:
     """Training env: ``opendss`` or ``batched`` (see :attr:`TrainConfig.env_backend`)."""
     action_margin: float = 0.0
     """Policy range past the env's [0, 1] (see :attr:`TrainConfig.action_margin`)."""
+    initial_action: float | None = None
+    """The fresh policy's action in [-1, 1] (see :attr:`TrainConfig.initial_action`)."""
     hyperparams: str | None = None
     """Hyperparameter YAML (default: the shipped ``agents/hyperparams/<algo>.yaml``, or
     ``<algo>_batched.yaml`` on the batched backend where one is shipped)."""
@@ -133,6 +135,7 @@ def config_from_args(args: TrainArgs) -> TrainConfig:
         train_days=args.train_days,
         env_backend=args.env_backend,
         action_margin=args.action_margin,
+        initial_action=args.initial_action,
         scenario=args.scenario,
         params=params,
         out=args.out,

@@ -8,9 +8,11 @@ of ``benchmarks/agents.py``.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -531,3 +533,47 @@ def test_initial_action_starts_the_policy_at_no_control(
     controller = AgentController.from_model(model, None, config, env=env)
     obs = np.random.default_rng(0).uniform(-1, 1, (8, 44)).astype(np.float32)
     np.testing.assert_array_equal(controller.act_batch(obs), 1.0)
+
+
+# ------------------------------------------------------------------ the quality benchmark
+def _bench_module() -> object:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "agents.py"
+    spec = importlib.util.spec_from_file_location("bench_agents", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_agents", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_nsga2_cache_returns_what_a_run_computes(tmp_path: Path) -> None:
+    bench: Any = _bench_module()
+    args = ((0.5, 0.5), EVAL_DAY, 2, 6, 2, 0)
+    fresh = bench._nsga2_task(*args, str(tmp_path))
+    cached = bench._nsga2_task(*args, str(tmp_path))
+    assert not fresh.pop("cached") and cached.pop("cached")
+    assert cached == fresh
+    files = list(tmp_path.glob("nsga2-*.json"))
+    assert len(files) == 1
+    other = bench.nsga2_cache_path(tmp_path, (0.25, 0.75), EVAL_DAY, 2, 6, 2, 0)
+    assert other != files[0]  # the key holds every input
+    assert bench.nsga2_cache_path(tmp_path, *args) == files[0]
+
+
+@pytest.mark.slow
+def test_benchmark_smoke_runs_end_to_end(tmp_path: Path) -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "benchmarks/agents.py", "--smoke", "--workers", "2"]
+    done = subprocess.run(
+        [*cmd, "--out", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (results,) = tmp_path.glob("benchmark-agents__*/results.json")
+    rows = json.loads(results.read_text())["rows"]
+    assert {r["controller"] for r in rows} == {"agent", "no control", "nsga2"}
+    assert {(r["w1"], r["w2"]) for r in rows} == set(DEFAULT_SWEEP_WEIGHTS)
+    assert "agent / NSGA-II" in done.stdout
