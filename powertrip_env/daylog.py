@@ -8,6 +8,7 @@ functions of :mod:`powertrip_env.metrics` (STYLE.md habit 4). One row of the res
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,45 @@ class DayLayout:
     base_v: np.ndarray
     secondary_index: np.ndarray
     dt_h: float
+
+    @cached_property
+    def per_cp_keys(self) -> tuple[str, ...]:
+        """Names of the per-CP metrics, CP by CP, in :data:`PER_CP_METRICS` order."""
+        return tuple(f"{m}_{name}" for name in self.cp_names for m in PER_CP_METRICS)
+
+    @cached_property
+    def nominal_scale(self) -> float | None:
+        """``base_v / 230 V`` when every node shares one base (then statutory limits are
+        compared in pu of the feeder base, without rescaling every voltage), else None."""
+        scale = self.base_v / NOMINAL_LV_V
+        return float(scale[0]) if scale.size and np.all(scale == scale[0]) else None
+
+
+#: Per-CP metrics of each step, in the order of their columns.
+PER_CP_METRICS = ("pui", "vuf", "power_unbalance", "cp_kw", "cp_request_kw")
+
+
+def counts_outside(
+    v_pu: np.ndarray, v_min: np.ndarray, v_max: np.ndarray, layout: DayLayout
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bus-phases outside the UK statutory and the EN 50160 limits (of 230 V) per row.
+
+    ``v_pu`` is (..., n_nodes) in pu of each node's base, ``v_min``/``v_max`` its extremes
+    over the last axis, which spare the pass over rows that stay inside the limits.
+    """
+    limits = (metrics.UK_STATUTORY_LIMITS_PU, metrics.EN50160_LIMITS_PU)
+    scale = layout.nominal_scale
+    if scale is None:  # nodes on different bases: rescale every voltage to 230 V
+        v_nominal = v_pu * (layout.base_v / NOMINAL_LV_V)
+        uk, en = (metrics.count_outside(v_nominal, lim) for lim in limits)
+        return uk, en
+    # One base: compare in pu of it, with the limits rescaled instead of every voltage.
+    extremes = (v_min, v_max)
+    uk, en = (
+        metrics.count_outside(v_pu, (lim[0] / scale, lim[1] / scale), extremes=extremes)
+        for lim in limits
+    )
+    return uk, en
 
 
 class DayLog:
@@ -78,9 +118,62 @@ class DayLog:
         """Every DESIGN.md §7 metric for steps ``start``..``stop - 1``, one row per step."""
         return pd.DataFrame(self.columns(layout, start, stop))
 
+    def unbalance(self, t: int | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(PUI, VUF, power unbalance) at the CP buses of step(s) ``t``, percent."""
+        v_cp = self.v_cp_bus[t]
+        return (
+            metrics.pui(np.abs(v_cp)),
+            metrics.vuf(v_cp),
+            metrics.power_unbalance(self.p_phase_cp_bus_kw[t]),
+        )
+
     def row(self, layout: DayLayout, t: int) -> dict[str, float]:
-        """Every DESIGN.md §7 metric of step ``t`` as plain numbers (no pandas: hot path)."""
-        return {k: v[0].item() for k, v in self.columns(layout, t, t + 1).items()}
+        """Every DESIGN.md §7 metric of step ``t`` as plain numbers (hot path: the env's info).
+
+        Equal to that step's row of :meth:`frame` (a test holds them together): the same
+        metric functions on one step's arrays, and the per-bus Python twins of the unbalance
+        indices (:func:`metrics.pui_of_buses` and siblings).
+        """
+        n_cp = self.n_cp
+        x = self.x_kw[t]
+        pv_kw = x[n_cp:]
+        available = self.available_kw[t]
+        v_pu = self.v_pu[t]
+        v_cp = self.v_cp_bus[t]
+        pui = metrics.pui_of_buses(np.abs(v_cp))
+        vuf = metrics.vuf_of_buses(v_cp)
+        p_unb = metrics.power_unbalance_of_buses(self.p_phase_cp_bus_kw[t])
+        drive = {"pui": pui, "vuf": vuf, "power": p_unb}[layout.unbalance_index]
+        v_min, v_max = metrics.voltage_extremes(v_pu)
+        secondary = layout.secondary_index
+        v_ref = v_pu[secondary].mean() if secondary.size else 1.0
+        n_uk, n_en = counts_outside(v_pu, v_min, v_max, layout)
+        cp_kw, request_kw = x[:n_cp].tolist(), self.request_kw[t].tolist()
+        out: dict[str, float] = {
+            "step": t,
+            "hour": t * layout.dt_h,
+            "converged": bool(self.converged[t]),
+            "f1": float(metrics.f_unbalance(drive)),
+            "f2": float(metrics.f_curtailment(available, pv_kw)),
+        }
+        per_cp = zip(pui, vuf, p_unb, cp_kw, request_kw, strict=True)
+        out.update(zip(layout.per_cp_keys, (v for cp in per_cp for v in cp), strict=True))
+        out.update(
+            v_min_pu=float(v_min),
+            v_max_pu=float(v_max),
+            voltage_drop_pu=float(v_ref - v_min),
+            n_outside_uk_statutory=int(n_uk),
+            n_outside_en50160=int(n_en),
+            pv_available_kw=float(available.sum()),
+            pv_kw=float(pv_kw.sum()),
+            pv_curtailed_kw=float(metrics.curtailment_kw(available, pv_kw).sum()),
+            cp_kw=float(np.add.reduce(x[:n_cp])),
+            cp_request_kw=float(np.add.reduce(self.request_kw[t])),
+            load_kw=float(self.load_kw[t]),
+            transformer_loading_pct=float(self.transformer_loading_pct[t]),
+            losses_kw=float(self.losses_kw[t]),
+        )
+        return out
 
     def columns(self, layout: DayLayout, start: int, stop: int) -> dict[str, np.ndarray]:
         """Every DESIGN.md §7 metric for steps ``start``..``stop - 1``, column by column."""
@@ -90,9 +183,7 @@ class DayLog:
         cp_kw, pv_kw = x[:, :n_cp], x[:, n_cp:]
         available = self.available_kw[sl]
         v_pu = self.v_pu[sl]
-        pui = metrics.pui(np.abs(self.v_cp_bus[sl]))
-        vuf = metrics.vuf(self.v_cp_bus[sl])
-        p_unb = metrics.power_unbalance(self.p_phase_cp_bus_kw[sl])
+        pui, vuf, p_unb = self.unbalance(sl)
         drive = {"pui": pui, "vuf": vuf, "power": p_unb}[layout.unbalance_index]
         cols: dict[str, np.ndarray] = {
             "step": np.arange(start, stop),
@@ -101,24 +192,21 @@ class DayLog:
             "f1": metrics.f_unbalance(drive),
             "f2": metrics.f_curtailment(available, pv_kw),
         }
-        for k, name in enumerate(layout.cp_names):
-            cols[f"pui_{name}"] = pui[:, k]
-            cols[f"vuf_{name}"] = vuf[:, k]
-            cols[f"power_unbalance_{name}"] = p_unb[:, k]
-            cols[f"cp_kw_{name}"] = cp_kw[:, k]
-            cols[f"cp_request_kw_{name}"] = self.request_kw[sl, k]
+        per_cp = (pui, vuf, p_unb, cp_kw, self.request_kw[sl])
+        keys = iter(layout.per_cp_keys)
+        for k in range(n_cp):
+            for values in per_cp:
+                cols[next(keys)] = values[:, k]
         v_min, v_max = metrics.voltage_extremes(v_pu)
         secondary = layout.secondary_index
         v_ref = v_pu[:, secondary].mean(axis=1) if secondary.size else np.ones(len(v_pu))
-        v_nominal = v_pu * (layout.base_v / NOMINAL_LV_V)
+        n_uk, n_en = counts_outside(v_pu, v_min, v_max, layout)
         cols |= {
             "v_min_pu": v_min,
             "v_max_pu": v_max,
-            "voltage_drop_pu": metrics.voltage_drop(v_pu, v_ref),
-            "n_outside_uk_statutory": metrics.count_outside(
-                v_nominal, metrics.UK_STATUTORY_LIMITS_PU
-            ),
-            "n_outside_en50160": metrics.count_outside(v_nominal, metrics.EN50160_LIMITS_PU),
+            "voltage_drop_pu": v_ref - v_min,
+            "n_outside_uk_statutory": n_uk,
+            "n_outside_en50160": n_en,
             "pv_available_kw": available.sum(axis=1),
             "pv_kw": pv_kw.sum(axis=1),
             "pv_curtailed_kw": metrics.curtailment_kw(available, pv_kw).sum(axis=1),

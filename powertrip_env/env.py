@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -106,11 +108,13 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self.feeder = cfg.feeder.build()
         self.engine = OpenDSSEngine(self.feeder, cfg.devices)
         self.n_cp, self.n_pv = cfg.devices.n_cp, cfg.devices.n_pv
-        # Phase (0, 1, 2) of every load, CP and PV, for the net load per phase.
-        self._load_phase = np.array([int(n.rsplit(".", 1)[1]) - 1 for n in self.engine.load_nodes])
-        self._cp_phase = np.array([d.phase - 1 for d in cfg.devices.cps], dtype=int)
-        self._pv_phase = np.array([d.phase - 1 for d in cfg.devices.pvs], dtype=int)
+        # One-hot maps of every load, CP and PV to its phase, for the net load per phase.
+        self._phase_load = phase_map([int(n.rsplit(".", 1)[1]) - 1 for n in self.engine.load_nodes])
+        self._phase_cp = phase_map([d.phase - 1 for d in cfg.devices.cps])
+        self._phase_pv = phase_map([d.phase - 1 for d in cfg.devices.pvs])
         self._days: OrderedDict[int, tuple[Scenario, tuple[float, float]]] = OrderedDict()
+        self._v_base = float(self.engine.base_v[0])
+        self._unbalance_index = cfg.objective.unbalance_index
 
         n_act = self.n_cp + self.n_pv
         self.action_space = spaces.Box(0.0, 1.0, shape=(n_act,), dtype=np.float32)
@@ -120,6 +124,9 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self.reward_space = spaces.Box(low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32)
         self.sim: FeederSimulator | None = None
         self.refs = (1.0, 1.0)
+        self._refs = np.ones(2)
+        self._state: SimState | None = None  # what the last observation showed
+        self._obs = ObservationBuffer(self.n_cp, self.n_pv, self._obs_low, self._obs_high)
 
     # ------------------------------------------------------------------------ spaces
     def observation(self, state: SimState) -> np.ndarray:
@@ -130,36 +137,35 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         """
         return self._observation(state)
 
-    def _observation(self, state: SimState) -> np.ndarray:
-        if state.previous is not None and state.previous.converged:
-            v_cp = (np.abs(state.previous.v_cp_bus) / self.engine.base_v[0]).ravel()
-
-            unb = unbalance_at_cp_buses(state.previous, self.config.objective.unbalance_index)
+    def _observation(
+        self, state: SimState, unbalance_pct: Sequence[float] | None = None
+    ) -> np.ndarray:
+        """``state``'s observation (from ``state`` alone: any simulator's state will do);
+        ``unbalance_pct`` is the previous step's unbalance at the CP buses when the caller
+        has it already (else it is computed from ``state.previous``)."""
+        previous = state.previous
+        if previous is not None and previous.converged:
+            v_cp = np.abs(previous.v_cp_bus).ravel() / self._v_base
+            if unbalance_pct is None:
+                unbalance_pct = unbalance_at_cp_buses(previous, self._unbalance_index)
         else:
-            v_cp = np.ones(3 * self.n_cp)
-            unb = np.zeros(self.n_cp)
-        n_cp = self.n_cp
-        return assemble_observations(
-            hour_h=np.array([state.hour]),
-            plugged=state.plugged[np.newaxis],
-            remaining_kwh=state.remaining_kwh[np.newaxis],
-            time_to_departure_h=state.time_to_departure_h[np.newaxis],
-            request_kw=state.upper_kw[np.newaxis, :n_cp],
-            minimum_kw=state.lower_kw[np.newaxis, :n_cp],
-            pv_available_kw=state.pv_available_kw[np.newaxis],
-            v_cp_pu=v_cp[np.newaxis],
-            net_load_kw=self._net_load_per_phase(state)[np.newaxis],
-            unbalance_pct=unb[np.newaxis],
-            low=self._obs_low,
-            high=self._obs_high,
-        )[0]
-
-    def _net_load_per_phase(self, state: SimState) -> np.ndarray:
-        out = np.zeros(3)
-        np.add.at(out, self._load_phase, state.load_p_kw)
-        np.add.at(out, self._cp_phase, state.upper_kw[: self.n_cp])
-        np.add.at(out, self._pv_phase, -state.pv_available_kw)
-        return out
+            v_cp = None
+            unbalance_pct = None
+        angle = 2.0 * math.pi * state.hour / 24.0
+        request = state.upper_kw[: self.n_cp]
+        fixed_net = state.load_p_kw @ self._phase_load - state.pv_available_kw @ self._phase_pv
+        return self._obs.fill(
+            time_sin_cos=(math.sin(angle), math.cos(angle)),
+            plugged=state.plugged,
+            remaining_kwh=state.remaining_kwh,
+            time_to_departure_h=state.time_to_departure_h,
+            request_kw=request,
+            minimum_kw=state.lower_kw[: self.n_cp],
+            pv_available_kw=state.pv_available_kw,
+            v_cp_pu=v_cp,
+            net_load_kw=fixed_net + request @ self._phase_cp,
+            unbalance_pct=unbalance_pct,
+        )
 
     # ------------------------------------------------------------------------- days
     def _day(self, seed: int) -> tuple[Scenario, tuple[float, float]]:
@@ -170,11 +176,10 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
             self.config, seed, n_loads=self.engine.n_loads, feeder=self.feeder
         )
         sim = FeederSimulator(scenario, engine=self.engine)
-        refs = sim.objective_refs()
-        self._days[seed] = (scenario, refs)
+        self._days[seed] = (scenario, sim.objective_refs())
         if len(self._days) > _DAY_CACHE:
             self._days.popitem(last=False)
-        return scenario, refs
+        return self._days[seed]
 
     # ----------------------------------------------------------------------- gym API
     def reset(
@@ -192,8 +197,9 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             day_seed = int(self.np_random.integers(0, 2**31 - 1))
         scenario, self.refs = self._day(day_seed)
+        self._refs = np.array(self.refs)
         self.sim = FeederSimulator(scenario, engine=self.engine)
-        state = self.sim.reset()
+        state = self._state = self.sim.reset()
         info = {"day_seed": day_seed, "f1_ref": self.refs[0], "f2_ref": self.refs[1]}
         return self._observation(state), info
 
@@ -202,40 +208,46 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         a = np.asarray(action, dtype=float)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        if not np.all(np.isfinite(a)):
+        if not np.isfinite(a).all():
             raise ValueError(f"action must be finite fractions in [0, 1], got {a.tolist()}")
-        a = np.clip(a, 0.0, 1.0)
+        a = np.minimum(np.maximum(a, 0.0), 1.0)  # np.clip, without its wrapper cost
         return state.lower_kw + a * (state.upper_kw - state.lower_kw)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
-        if self.sim is None:
+        sim, state = self.sim, self._state
+        if sim is None or state is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        if self.sim.done:
+        if sim.done:
             raise gym.error.ResetNeeded("the day is over; call reset()")
-        state = self.sim.observe()
         x = self.action_to_setpoints(action, state)
-        result = self.sim.step(x, with_metrics=self.info_metrics)
+        # x is finite and inside the step's bounds by construction: no second check.
+        result = sim.step(x, with_metrics=self.info_metrics, checked=True)
         return self._transition(result)
 
     def _transition(
         self, result: StepResult
     ) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
-        assert self.sim is not None
-        info: dict[str, Any] = dict(result.metrics)
+        sim = self.sim
+        assert sim is not None
+        info: dict[str, Any] = result.metrics
         info["setpoints_kw"] = result.x_kw
-        if not result.grid.converged:
-            info["termination_reason"] = result.grid.error
+        grid = result.grid
+        state = self._state = sim.observe()
+        if not grid.converged:
+            info["termination_reason"] = grid.error
             reward = np.full(2, -FAILURE_COST, dtype=np.float32)
-            obs = self._observation(self.sim.observe())
-            return obs, reward, True, False, info
-        f = np.array(self.sim.step_objectives(self.sim.t - 1))
-        info["f1"], info["f2"] = float(f[0]), float(f[1])
-        f_norm = metrics.normalise(f, np.array(self.refs))
-        reward = np.clip(metrics.objectives_to_reward(f_norm), -FAILURE_COST, 0.0)
+            return self._observation(state), reward, True, False, info
+        # The step's unbalance drives f1 and is the next observation's "previous unbalance".
+        unbalance = unbalance_at_cp_buses(grid, self._unbalance_index)
+        if "f1" not in info:
+            x_pv = result.x_kw[self.n_cp :]
+            info["f1"] = float(metrics.f_unbalance(unbalance))
+            info["f2"] = float(metrics.f_curtailment(sim.profiles.pv_available_kw[sim.t - 1], x_pv))
+        f_norm = np.array((info["f1"], info["f2"])) / self._refs  # refs checked > 0 per day
         info["f_norm"] = f_norm
-        truncated = self.sim.done
-        obs = self._observation(self.sim.observe())
-        return obs, reward.astype(np.float32), False, truncated, info
+        reward = metrics.objectives_to_reward(np.minimum(f_norm, FAILURE_COST))
+        obs = self._observation(state, unbalance)
+        return obs, reward, False, sim.done, info
 
     def close(self) -> None:
         if getattr(self, "engine", None) is not None and self.engine._dss is not None:
@@ -311,3 +323,57 @@ def assemble_observations(
         axis=1,
     )
     return np.clip(obs, low, high).astype(np.float32)
+
+
+def phase_map(phases: Sequence[int]) -> np.ndarray:
+    """(n, 3) one-hot map from devices to the phase (0, 1, 2) they connect to."""
+    out = np.zeros((len(phases), 3))
+    out[np.arange(len(phases)), np.asarray(phases, dtype=np.intp)] = 1.0
+    return out
+
+
+class ObservationBuffer:
+    """Fills one observation of :class:`PowerTripEnv`'s layout in place and returns a copy.
+
+    The same entries and clipping as :func:`assemble_observations` (which the batched env
+    uses), without building intermediate arrays: the env's hot path.
+    """
+
+    def __init__(self, n_cp: int, n_pv: int, low: np.ndarray, high: np.ndarray) -> None:
+        self._buf = np.zeros(low.size)
+        self._low, self._high = low.astype(np.float64), high.astype(np.float64)
+        end_cp = 2 + 5 * n_cp
+        self._per_cp = self._buf[2:end_cp].reshape(n_cp, 5)
+        self._pv = slice(end_cp, end_cp + n_pv)
+        self._v = slice(self._pv.stop, self._pv.stop + 3 * n_cp)
+        self._net = slice(self._v.stop, self._v.stop + 3)
+        self._unb = slice(self._net.stop, self._net.stop + n_cp)
+
+    def fill(
+        self,
+        *,
+        time_sin_cos: tuple[float, float],
+        plugged: np.ndarray,
+        remaining_kwh: np.ndarray,
+        time_to_departure_h: np.ndarray,
+        request_kw: np.ndarray,
+        minimum_kw: np.ndarray,
+        pv_available_kw: np.ndarray,
+        v_cp_pu: np.ndarray | None,
+        net_load_kw: np.ndarray,
+        unbalance_pct: Sequence[float] | None,
+    ) -> np.ndarray:
+        """The float32 observation; ``None`` voltages / unbalance read 1 pu / 0 (no solve yet)."""
+        buf = self._buf
+        buf[:2] = time_sin_cos
+        per_cp = self._per_cp
+        per_cp[:, 0] = plugged
+        per_cp[:, 1] = remaining_kwh
+        per_cp[:, 2] = time_to_departure_h
+        per_cp[:, 3] = request_kw
+        per_cp[:, 4] = minimum_kw
+        buf[self._pv] = pv_available_kw
+        buf[self._v] = 1.0 if v_cp_pu is None else v_cp_pu
+        buf[self._net] = net_load_kw
+        buf[self._unb] = 0.0 if unbalance_pct is None else unbalance_pct
+        return np.minimum(np.maximum(buf, self._low), self._high).astype(np.float32)

@@ -108,7 +108,8 @@ class EVFleetState:
         self._idx_t = np.ascontiguousarray(self.session_at.T)
         self._plugged_t = self._idx_t >= 0
         self._any_plugged_t: np.ndarray = np.asarray(self._plugged_t.any(axis=1))
-        self._after_h_t = np.ascontiguousarray(
+        # Energy the charger can still deliver after each step, kWh (the guarantee's slack).
+        self._after_kwh_t = self.p_max_kw * np.ascontiguousarray(
             np.maximum(self.stop_at.T - steps[:, None] - 1, 0.0) * dt_h
         )
         self._to_departure_h_t = np.ascontiguousarray((self.stop_at.T - steps[:, None]) * dt_h)
@@ -156,7 +157,7 @@ class EVFleetState:
             return np.zeros(self.p_max_kw.size), np.zeros(self.p_max_kw.size)
         remaining = self._energy[self._idx_t[t]]  # 0 where no EV is plugged in
         upper = np.minimum(self.p_max_kw, remaining / self.dt_h)
-        lower = (remaining - self.p_max_kw * self._after_h_t[t]) / self.dt_h
+        lower = (remaining - self._after_kwh_t[t]) / self.dt_h
         np.maximum(lower, 0.0, out=lower)
         # Rounding can leave lower a hair above upper; the guarantee never asks for more.
         np.minimum(lower, upper, out=lower)

@@ -12,6 +12,8 @@ negated objective vector (maximised, as in RL). :func:`objectives_to_reward` and
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -46,6 +48,8 @@ def _require_nonempty_last_axis(x: np.ndarray, name: str) -> None:
 
 
 def _broadcast_pair(a: np.ndarray, b: np.ndarray, names: str) -> None:
+    if a.shape == b.shape:  # the common case, without np.broadcast_shapes' cost
+        return
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -55,10 +59,14 @@ def _broadcast_pair(a: np.ndarray, b: np.ndarray, names: str) -> None:
 
 
 def _safe_ratio(num: FloatArray, den: FloatArray, zero: npt.NDArray[np.bool_]) -> FloatArray:
-    """``num / den``, with 0 where ``zero`` and ``inf`` where only the denominator is 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.asarray(num / den, dtype=np.float64)
-    return np.where(zero, 0.0, out)
+    """``num / den``, with 0 where ``zero`` and ``inf`` where only the denominator is 0.
+
+    (``np.divide`` with ``where=`` rather than ``np.errstate``, whose context manager costs
+    more than the division on the few values of one step.)
+    """
+    out = np.where(zero, 0.0, np.inf)
+    np.divide(num, den, out=out, where=(den != 0) & ~zero)
+    return out
 
 
 # --- Unbalance -------------------------------------------------------------------------------
@@ -81,11 +89,70 @@ def pui(v_mag: npt.ArrayLike) -> FloatArray:
     """
     v = np.asarray(v_mag, dtype=np.float64)
     _require_last_axis(v, 3, "v_mag")
-    if np.any(v < 0):
+    if (v < 0).any():
         raise ValueError(f"v_mag holds negative magnitudes (min {v.min()}); magnitudes are >= 0")
-    mean = v.mean(axis=-1)
-    dev = np.abs(v - mean[..., None]).max(axis=-1)
-    return _safe_ratio(100.0 * dev, mean, mean == 0)
+    mean = np.add.reduce(v, axis=-1) / 3.0  # = v.mean(axis=-1), without its wrapper
+    dev = np.maximum.reduce(np.abs(v - mean[..., None]), axis=-1)
+    out = np.zeros_like(mean)  # a dead bus (mean 0) has PUI 0
+    np.divide(100.0 * dev, mean, out=out, where=mean != 0)
+    return out
+
+
+def pui_of_buses(v_mag: np.ndarray) -> list[float]:
+    """:func:`pui` of a few buses, as Python floats: one step's hot path.
+
+    On the (n_cp, 3) magnitudes of one step, numpy's per-call cost outweighs the arithmetic;
+    this does the same operations in the same order with Python floats, so the results equal
+    :func:`pui`'s bit for bit (``tests/test_metrics.py`` holds them together).
+
+    Args:
+        v_mag: (n_buses, 3) non-negative phase-to-neutral magnitudes.
+    """
+    out = []
+    for a, b, c in v_mag.tolist():
+        if a < 0 or b < 0 or c < 0:
+            raise ValueError(f"v_mag holds negative magnitudes {[a, b, c]}; magnitudes are >= 0")
+        mean = (a + b + c) / 3.0
+        dev = max(abs(a - mean), abs(b - mean), abs(c - mean))
+        out.append(100.0 * dev / mean if mean != 0 else 0.0)
+    return out
+
+
+def vuf_of_buses(v_phasors: np.ndarray) -> list[float]:
+    """:func:`vuf` of a few buses as Python floats (one step's hot path, as
+    :func:`pui_of_buses`); equal to :func:`vuf` within rounding (a test holds them to 1e-12).
+
+    Args:
+        v_phasors: (n_buses, 3) complex phasors, phases a, b, c.
+    """
+    (_, _, _), (p0, p1, p2), (n0, n1, n2) = _SEQ.tolist()
+    out = []
+    for va, vb, vc in v_phasors.tolist():
+        v1 = abs(va * p0 + vb * p1 + vc * p2)
+        v2 = abs(va * n0 + vb * n1 + vc * n2)
+        out.append(100.0 * v2 / v1 if v1 != 0 else (0.0 if v2 == 0 else math.inf))
+    return out
+
+
+def power_unbalance_of_buses(p_phase: np.ndarray, *, atol: float = 1e-9) -> list[float]:
+    """:func:`power_unbalance` of a few buses as Python floats (one step's hot path, as
+    :func:`pui_of_buses`), bit for bit.
+
+    Args:
+        p_phase: (n_buses, 3) power per phase.
+        atol: as :func:`power_unbalance`.
+    """
+    out = []
+    for a, b, c in p_phase.tolist():
+        mean = (a + b + c) / 3.0
+        dev = max(abs(a - mean), abs(b - mean), abs(c - mean))
+        if abs(a) <= atol and abs(b) <= atol and abs(c) <= atol:
+            out.append(0.0)
+        elif abs(mean) <= atol:
+            out.append(math.inf)
+        else:
+            out.append(100.0 * dev / abs(mean))
+    return out
 
 
 def sequence_components(v_phasors: npt.ArrayLike) -> npt.NDArray[np.complex128]:
@@ -151,10 +218,11 @@ def power_unbalance(p_phase: npt.ArrayLike, *, atol: float = 1e-9) -> FloatArray
     _require_last_axis(p, 3, "p_phase")
     if not atol >= 0:
         raise ValueError(f"atol={atol} must be >= 0")
-    mean = p.mean(axis=-1)
-    dev = np.abs(p - mean[..., None]).max(axis=-1)
-    all_zero = np.all(np.abs(p) <= atol, axis=-1)
-    den = np.where(np.abs(mean) <= atol, 0.0, np.abs(mean))
+    mean = np.add.reduce(p, axis=-1) / 3.0  # = p.mean(axis=-1), without its wrapper
+    dev = np.maximum.reduce(np.abs(p - mean[..., None]), axis=-1)
+    all_zero = np.logical_and.reduce(np.abs(p) <= atol, axis=-1)
+    abs_mean = np.abs(mean)
+    den = np.where(abs_mean <= atol, 0.0, abs_mean)
     return _safe_ratio(100.0 * dev, den, all_zero)
 
 
@@ -193,6 +261,11 @@ def voltage_drop(v_pu: npt.ArrayLike, v_ref_pu: npt.ArrayLike = 1.0) -> FloatArr
     return np.asarray(np.asarray(v_ref_pu, dtype=float) - v_min)
 
 
+def _count_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """True values over the last axis (``np.count_nonzero(axis=-1)`` without its wrapper)."""
+    return np.add.reduce(mask, axis=-1, dtype=np.int64)
+
+
 def _check_limits(limits: tuple[float, float]) -> tuple[float, float]:
     if len(limits) != 2:
         raise ConfigError(f"voltage limits must be (low_pu, high_pu); got {limits!r}")
@@ -206,7 +279,10 @@ def _check_limits(limits: tuple[float, float]) -> tuple[float, float]:
 
 
 def count_outside(
-    v_pu: npt.ArrayLike, limits: tuple[float, float] = UK_STATUTORY_LIMITS_PU
+    v_pu: npt.ArrayLike,
+    limits: tuple[float, float] = UK_STATUTORY_LIMITS_PU,
+    *,
+    extremes: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Number of voltages outside ``limits`` over the last axis.
 
@@ -217,6 +293,11 @@ def count_outside(
         v_pu: voltage magnitudes, shape ``(..., n)``, pu.
         limits: ``(low_pu, high_pu)``, e.g. :data:`UK_STATUTORY_LIMITS_PU` (default) or
             :data:`EN50160_LIMITS_PU`.
+        extremes: ``(v_min, v_max)`` of ``v_pu`` over the last axis (:func:`voltage_extremes`)
+            when the caller has them: rows whose extremes lie inside the limits then count 0
+            without a pass over their voltages, and only the side that is crossed is counted.
+            A row with a NaN counts all its ``n`` voltages (in practice a failed power flow
+            leaves every voltage NaN).
 
     Returns:
         Integer counts, shape ``(...)``.
@@ -228,8 +309,28 @@ def count_outside(
     v = np.asarray(v_pu, dtype=np.float64)
     if v.ndim == 0:
         raise ValueError("v_pu must have at least one axis to count over; got a scalar")
-    inside = (v >= low) & (v <= high)
-    return np.asarray(np.count_nonzero(~inside, axis=-1), dtype=np.int64)
+    if extremes is None:
+        inside = v >= low
+        inside &= v <= high
+        return np.asarray(v.shape[-1] - _count_true(inside), dtype=np.int64)
+    if v.ndim == 1:  # one row (one step's hot path): plain floats, no masks
+        lowest, highest = float(extremes[0]), float(extremes[1])  # type: ignore[arg-type]
+        if math.isnan(lowest):
+            return np.asarray(v.size, dtype=np.int64)
+        n = np.count_nonzero(v < low) if lowest < low else 0
+        n += np.count_nonzero(v > high) if highest > high else 0
+        return np.asarray(n, dtype=np.int64)
+    v_min, v_max = (np.asarray(e, dtype=np.float64) for e in extremes)
+    count = np.zeros(v_min.shape, dtype=np.int64)
+    below, above = v_min < low, v_max > high
+    if below.any():
+        count[below] += _count_true(v[below] < low)
+    if above.any():
+        count[above] += _count_true(v[above] > high)
+    nan = np.isnan(v_min)
+    if nan.any():
+        count[nan] = v.shape[-1]
+    return count
 
 
 # --- PV and energy --------------------------------------------------------------------------
@@ -253,12 +354,12 @@ def curtailment_kw(
     avail = np.asarray(available_kw, dtype=np.float64)
     used = np.asarray(used_kw, dtype=np.float64)
     _broadcast_pair(avail, used, "available_kw and used_kw")
-    if np.any(avail < 0) or np.any(used < 0):
+    if (avail < 0).any() or (used < 0).any():
         raise ValueError(
             f"PV powers must be >= 0 kW; got min available {avail.min()}, min used {used.min()}"
         )
     excess = used - avail
-    if np.any(excess > atol_kw):
+    if (excess > atol_kw).any():
         idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
         raise ValueError(
             f"used_kw exceeds available_kw by {excess[idx]:.6g} kW at index {idx}; "
@@ -333,7 +434,7 @@ def f_unbalance(pui_at_cp_buses: npt.ArrayLike) -> FloatArray:
     u = np.asarray(pui_at_cp_buses, dtype=np.float64)
     if u.ndim == 0:
         raise ValueError("pui_at_cp_buses must have a last axis over the CP buses; got a scalar")
-    return np.asarray(np.sum(u**2, axis=-1))
+    return np.asarray(np.add.reduce(u * u, axis=-1))
 
 
 def f_curtailment(available_kw: npt.ArrayLike, pv_kw: npt.ArrayLike) -> FloatArray:
@@ -351,7 +452,8 @@ def f_curtailment(available_kw: npt.ArrayLike, pv_kw: npt.ArrayLike) -> FloatArr
     _broadcast_pair(avail, used, "available_kw and pv_kw")
     if avail.ndim == 0 and used.ndim == 0:
         raise ValueError("available_kw and pv_kw must have a last axis over the PV systems")
-    return np.asarray(np.sum((avail - used) ** 2, axis=-1))
+    gap = avail - used
+    return np.asarray(np.add.reduce(gap * gap, axis=-1))
 
 
 def objectives_to_reward(f: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -382,7 +484,7 @@ def normalise(f: npt.ArrayLike, f_ref: npt.ArrayLike) -> FloatArray:
     values = np.asarray(f, dtype=np.float64)
     ref = np.asarray(f_ref, dtype=np.float64)
     bad = ~(np.isfinite(ref) & (ref > 0))
-    if np.any(bad):
+    if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ConfigError(
             f"normalisation reference f_ref{list(idx)}={ref[idx]} is invalid; every reference "

@@ -9,7 +9,7 @@ solves the power flow, books the EV energy and records every DESIGN.md §7 metri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,8 @@ from powertrip_env.grid.state import GridState
 from powertrip_env.scenario import Scenario
 
 
-@dataclass(frozen=True, slots=True)
-class SimState:
-    """What a controller sees before deciding step ``t`` (all powers in kW).
+class SimState(NamedTuple):
+    """What a controller sees before deciding step ``t`` (all powers in kW; immutable).
 
     Attributes:
         t: step index in the day.
@@ -68,8 +67,7 @@ class Controller(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class StepResult:
+class StepResult(NamedTuple):
     """What one step did: the applied setpoints, the grid state and the step's metrics."""
 
     x_kw: np.ndarray
@@ -77,9 +75,14 @@ class StepResult:
     metrics: dict[str, float]
 
 
-def unbalance_at_cp_buses(grid: GridState, index: str) -> np.ndarray:
-    """(n_cp,) the unbalance index that drives f1 (``pui``, ``vuf`` or ``power``), percent."""
-    return unbalance_index(index, grid.v_cp_bus, grid.p_phase_cp_bus_kw)
+def unbalance_at_cp_buses(grid: GridState, index: str) -> list[float]:
+    """The unbalance index that drives f1 (``pui``, ``vuf`` or ``power``) at each CP bus, %.
+
+    One step's values as Python floats (the env's hot path), equal to :func:`unbalance_index`.
+    """
+    if index == "pui":
+        return metrics.pui_of_buses(np.abs(grid.v_cp_bus))
+    return unbalance_index(index, grid.v_cp_bus, grid.p_phase_cp_bus_kw).tolist()
 
 
 def unbalance_index(index: str, v_cp_bus: np.ndarray, p_phase_kw: np.ndarray) -> np.ndarray:
@@ -125,6 +128,7 @@ class FeederSimulator:
             dt_h=self.dt_h,
         )
         self._load_kw = self.profiles.load_p_kw.sum(axis=1)
+        self._pv_zeros = np.zeros(self.n_pv)  # the PV lower bounds (concatenated, never handed out)
         self.reset()
 
     # ---------------------------------------------------------------------------- stepping
@@ -158,7 +162,7 @@ class FeederSimulator:
     def _compute_bounds(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         cp_lo, cp_hi = self.ev.bounds(t)
         pv_hi = self.profiles.pv_available_kw[t]
-        return np.concatenate([cp_lo, np.zeros(self.n_pv)]), np.concatenate([cp_hi, pv_hi])
+        return np.concatenate((cp_lo, self._pv_zeros)), np.concatenate((cp_hi, pv_hi))
 
     def observe(self) -> SimState:
         """The controller's view of the current step."""
@@ -223,18 +227,26 @@ class FeederSimulator:
         lower, upper = self.bounds()
         return np.minimum(np.maximum(x, lower), upper)  # np.clip, without its wrapper cost
 
-    def step(self, x_kw: np.ndarray, with_metrics: bool = True) -> StepResult:
+    def step(
+        self, x_kw: np.ndarray, with_metrics: bool = True, checked: bool = False
+    ) -> StepResult:
         """Apply setpoints (clipped into bounds), solve, book EV energy, advance one step.
 
         A power flow that does not converge is recorded (``converged = False``) rather than
         raised; the EV energy is still booked at the setpoints. With ``with_metrics=False``
         the step's metrics are left for one batched pass at the end of the day (what
-        :meth:`run` does) and ``StepResult.metrics`` is empty.
+        :meth:`run` does) and ``StepResult.metrics`` is empty. ``checked=True`` skips
+        :meth:`clip` for a float array the caller built inside :meth:`bounds` (the env's
+        action mapping does).
         """
         if self.done:
             raise PowerFlowError("the day is over; call reset() before stepping again")
         t = self.t
-        x = self.clip(x_kw)
+        if checked:
+            self.bounds()  # the request recorded below is the step's upper bound
+            x = x_kw
+        else:
+            x = self.clip(x_kw)
         p = self.profiles
         grid = self.engine.solve(p.load_p_kw[t], p.load_q_kvar[t], x[: self.n_cp], x[self.n_cp :])
         request = self._bounds[1][: self.n_cp]
@@ -256,7 +268,7 @@ class FeederSimulator:
 
     def step_metrics(self, t: int) -> dict[str, Any]:
         """Every DESIGN.md §7 metric of an already simulated step ``t``."""
-        return dict(self.log.row(self.layout, t))
+        return self.log.row(self.layout, t)
 
     # ------------------------------------------------------------------------------- days
     def run(

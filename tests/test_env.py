@@ -206,3 +206,24 @@ def test_vector_envs() -> None:
     _, r, _, _ = wrapped.step(np.zeros((1, 15), dtype=np.float32))
     assert r.shape == (1,)
     wrapped.close()
+
+
+def test_info_metrics_equal_the_day_log() -> None:
+    """Each step's info holds that step's row of the simulator's batched day metrics."""
+    env = PowerTripEnv(day_seed=7)
+    try:
+        env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        infos = []
+        for _ in range(150):  # past noon: PV, EVs and voltages above the UK limit
+            _, reward, _, _, info = env.step(rng.random(15).astype(np.float32))
+            infos.append(info)
+            np.testing.assert_allclose(-reward, info["f_norm"], rtol=1e-6)
+        assert env.sim is not None
+        frame = env.sim.log.frame(env.sim.layout, 0, len(infos))
+        assert frame["n_outside_uk_statutory"].max() > 0
+        for t, info in enumerate(infos):
+            for key, value in frame.iloc[t].items():
+                assert info[key] == pytest.approx(value, rel=1e-12, abs=1e-12), (t, key)
+    finally:
+        env.close()

@@ -167,6 +167,42 @@ def test_count_outside_batched_and_nan() -> None:
     np.testing.assert_array_equal(metrics.count_outside(v, metrics.EN50160_LIMITS_PU), [1, 2])
 
 
+def test_count_outside_with_extremes_counts_the_same() -> None:
+    """The extremes shortcut (rows inside skipped, one side counted) changes no count."""
+    rng = np.random.default_rng(3)
+    v = 1.0 + 0.06 * rng.standard_normal((40, 500))
+    v[::4] = 1.0 + 0.01 * rng.standard_normal((10, 500))  # rows wholly inside the limits
+    v[5] = np.nan  # a failed power flow
+    extremes = metrics.voltage_extremes(v)
+    for limits in (metrics.UK_STATUTORY_LIMITS_PU, metrics.EN50160_LIMITS_PU, (0.97, 1.02)):
+        plain = metrics.count_outside(v, limits)
+        np.testing.assert_array_equal(metrics.count_outside(v, limits, extremes=extremes), plain)
+        for k in range(len(v)):  # one row at a time (the env's per-step path)
+            row_extremes = (extremes[0][k], extremes[1][k])
+            assert metrics.count_outside(v[k], limits, extremes=row_extremes) == plain[k]
+    uk = metrics.count_outside(v, metrics.UK_STATUTORY_LIMITS_PU)
+    assert uk[5] == 500 and uk[0] == 0 and uk[1] > 0
+
+
+def test_per_bus_twins_equal_the_batched_indices() -> None:
+    """The Python-float twins of one step's hot path give the batched functions' numbers."""
+    rng = np.random.default_rng(4)
+    angles = np.deg2rad([0.0, -120.0, 120.0])
+    for _ in range(200):
+        mags = 230.0 * (1.0 + 0.05 * rng.standard_normal((3, 3)))
+        v = mags * np.exp(1j * (angles + 0.05 * rng.standard_normal((3, 3))))
+        p = rng.standard_normal((3, 3))
+        assert metrics.pui_of_buses(np.abs(v)) == metrics.pui(np.abs(v)).tolist()
+        assert metrics.power_unbalance_of_buses(p) == metrics.power_unbalance(p).tolist()
+        np.testing.assert_allclose(metrics.vuf_of_buses(v), metrics.vuf(v), rtol=1e-12)
+    dead = np.zeros((1, 3), dtype=complex)
+    assert metrics.pui_of_buses(np.abs(dead)) == [0.0] and metrics.vuf_of_buses(dead) == [0.0]
+    cancelling = np.array([[0.0, 0.0, 0.0], [1.0, -1.0, 0.0]])
+    assert metrics.power_unbalance_of_buses(cancelling) == [0.0, np.inf]
+    with pytest.raises(ValueError, match="negative"):
+        metrics.pui_of_buses(np.array([[1.0, -1.0, 1.0]]))
+
+
 @pytest.mark.parametrize("limits", [(1.1, 0.9), (0.9, np.inf), (-0.1, 1.0)])
 def test_count_outside_rejects_bad_limits(limits: tuple[float, float]) -> None:
     with pytest.raises(ConfigError, match="limits"):

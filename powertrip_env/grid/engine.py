@@ -228,7 +228,9 @@ class OpenDSSEngine:
             for node in dss.Bus.Nodes():
                 base_v[position[f"{bus.lower()}.{node}"]] = kv * 1000.0
         lv = np.flatnonzero(base_v < 1000.0)
-        self._lv_index = lv
+        # A slice (a view, no gather) when the LV nodes are one run, as they usually are.
+        contiguous = lv.size > 0 and lv[-1] - lv[0] + 1 == lv.size
+        self._lv_index: np.ndarray | slice = slice(lv[0], lv[-1] + 1) if contiguous else lv
         self.node_names: tuple[str, ...] = tuple(all_nodes[k] for k in lv)
         self.base_v: np.ndarray = base_v[lv]
         self._inv_base_v = 1.0 / self.base_v
@@ -245,19 +247,18 @@ class OpenDSSEngine:
             position
         )
         n_cp = self.devices.n_cp
-        # Rows of each line's Yprim at its CP-bus terminal, laid block-diagonally.
+        # Rows of each line's Yprim at its CP-bus terminal, laid block-diagonally and scaled
+        # by kW per VA, signed so that the result is the power entering the CP bus (the
+        # scale is real, so it passes through the conjugate).
         self._cp_line_map = np.zeros((3 * n_cp, 6 * n_cp), dtype=complex)
-        for k in range(n_cp):
+        for k, (_, terminal) in enumerate(self._cp_upstream):
             rows = self._cp_line_yprim[k][self._cp_line_rows[k]]
-            self._cp_line_map[3 * k : 3 * k + 3, 6 * k : 6 * k + 6] = rows
+            scale = -1e-3 if terminal == 2 else 1e-3
+            self._cp_line_map[3 * k : 3 * k + 3, 6 * k : 6 * k + 6] = scale * rows
         self._cp_line_nodes_flat = self._cp_line_nodes.ravel()
         self._cp_bus_nodes_flat = np.take_along_axis(
             self._cp_line_nodes, self._cp_line_rows, axis=1
         ).ravel()
-        #: kW per VA, signed so that the result is power entering the CP bus.
-        self._cp_line_sign_flat = np.repeat(
-            [-1e-3 if terminal == 2 else 1e-3 for _, terminal in self._cp_upstream], 3
-        )
         self._transformer_kva = self._first_transformer_kva()
         self._transformer_at_source = self._only_transformer_at_source()
         self.secondary_index = self._secondary_nodes(position)
@@ -426,7 +427,9 @@ class OpenDSSEngine:
 
     def node_voltages(self) -> np.ndarray:
         """(n_nodes,) phase-to-neutral magnitudes of the LV nodes, pu of :attr:`base_v`."""
-        return np.abs(self.all_voltages()[self._lv_index]) * self._inv_base_v
+        v_pu = np.abs(self.all_voltages()[self._lv_index])
+        v_pu *= self._inv_base_v
+        return v_pu
 
     # -------------------------------------------------------------------- full readings
     def cp_bus_phasors(self, volts: np.ndarray | None = None) -> np.ndarray:
@@ -457,9 +460,9 @@ class OpenDSSEngine:
         # One block-diagonal matrix-vector product gives the currents of every CP line's
         # conductors at its CP-bus terminal.
         current = self._cp_line_map @ v[self._cp_line_nodes_flat]
-        s_va = v[self._cp_bus_nodes_flat] * current.conj()
-        # Power flowing into the line at the CP-bus terminal is power leaving the bus.
-        return (s_va.real * self._cp_line_sign_flat).reshape(-1, 3)
+        # Power flowing into the line at the CP-bus terminal is power leaving the bus (the
+        # map's sign); kW (the map's scale).
+        return (v[self._cp_bus_nodes_flat] * current.conj()).real.reshape(-1, 3)
 
     def transformer_loading_pct(self) -> float:
         """Apparent power through the first transformer over its kVA rating, percent.
@@ -513,6 +516,8 @@ class OpenDSSEngine:
                 source_kw=math.nan,
             )
         volts = self.all_voltages()
+        v_pu = np.abs(volts[self._lv_index])
+        v_pu *= self._inv_base_v
         cp_kw = self._load_p[self._n_load :].copy()
         pv_kw = self._pv_p.copy()
         p_total, q_total = self.dss.Circuit.TotalPower()[:2]
@@ -522,11 +527,11 @@ class OpenDSSEngine:
             if self._transformer_at_source
             else self.transformer_loading_pct()
         )
-        demand_kw = float(self._load_p.sum() - pv_kw.sum())
+        demand_kw = float(np.add.reduce(self._load_p) - np.add.reduce(pv_kw))
         return GridState(
             converged=True,
             error=None,
-            v_pu=np.abs(volts[self._lv_index]) * self._inv_base_v,
+            v_pu=v_pu,
             v_cp_bus=self.cp_bus_phasors(volts),
             cp_kw=cp_kw,
             pv_kw=pv_kw,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 
-@dataclass(frozen=True, slots=True)
-class GridState:
-    """Result of one snapshot power flow.
+class GridState(NamedTuple):
+    """Result of one snapshot power flow (immutable; a NamedTuple, cheap to create per step).
 
     Attributes:
         converged: whether the power flow converged; every other field is meaningless if not.
