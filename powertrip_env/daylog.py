@@ -218,10 +218,14 @@ class DayLog:
         }
         return cols
 
-    def worst_voltage_step(self, stop: int) -> np.ndarray | None:
-        """(n_nodes,) voltages of the converged step with the lowest voltage, or None."""
+    def worst_voltage_step(self, stop: int, v_min: np.ndarray | None = None) -> np.ndarray | None:
+        """(n_nodes,) voltages of the converged step with the lowest voltage, or None.
+
+        ``v_min`` is each step's lowest voltage (the ``v_min_pu`` column of :meth:`frame`)
+        when the caller has it, which spares a pass over every voltage of the day.
+        """
         converged = np.flatnonzero(self.converged[:stop])
         if converged.size == 0:
             return None
-        worst = converged[int(np.argmin(self.v_pu[converged].min(axis=1)))]
-        return self.v_pu[worst].copy()
+        lowest = self.v_pu[converged].min(axis=1) if v_min is None else v_min[converged]
+        return self.v_pu[converged[int(np.argmin(lowest))]].copy()

@@ -16,13 +16,9 @@ from powertrip_env import metrics
 from powertrip_env.config import ScenarioConfig, load_scenario_config
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.state import CPBusReading, GridState
 from powertrip_env.scenario import Scenario, build_scenario
-from powertrip_env.simulator import (
-    FeederSimulator,
-    SimState,
-    StepResult,
-    unbalance_at_cp_buses,
-)
+from powertrip_env.simulator import FeederSimulator, SimState, unbalance_at_cp_buses
 
 #: Reward of a step whose power flow failed: worse than any feasible normalised cost.
 FAILURE_COST = 10.0
@@ -108,10 +104,14 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self.feeder = cfg.feeder.build()
         self.engine = OpenDSSEngine(self.feeder, cfg.devices)
         self.n_cp, self.n_pv = cfg.devices.n_cp, cfg.devices.n_pv
-        # One-hot maps of every load, CP and PV to its phase, for the net load per phase.
-        self._phase_load = phase_map([int(n.rsplit(".", 1)[1]) - 1 for n in self.engine.load_nodes])
-        self._phase_cp = phase_map([d.phase - 1 for d in cfg.devices.cps])
-        self._phase_pv = phase_map([d.phase - 1 for d in cfg.devices.pvs])
+        # Loads, CP requests (+1) and PV availability (-1) to their phases: the net load.
+        self._net_phase_map = np.concatenate(
+            [
+                phase_map([int(n.rsplit(".", 1)[1]) - 1 for n in self.engine.load_nodes]),
+                phase_map([d.phase - 1 for d in cfg.devices.cps]),
+                -phase_map([d.phase - 1 for d in cfg.devices.pvs]),
+            ]
+        )
         self._days: OrderedDict[int, tuple[Scenario, tuple[float, float]]] = OrderedDict()
         self._v_base = float(self.engine.base_v[0])
         self._unbalance_index = cfg.objective.unbalance_index
@@ -124,7 +124,6 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self.reward_space = spaces.Box(low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32)
         self.sim: FeederSimulator | None = None
         self.refs = (1.0, 1.0)
-        self._refs = np.ones(2)
         self._state: SimState | None = None  # what the last observation showed
         self._obs = ObservationBuffer(self.n_cp, self.n_pv, self._obs_low, self._obs_high)
 
@@ -153,7 +152,8 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
             unbalance_pct = None
         angle = 2.0 * math.pi * state.hour / 24.0
         request = state.upper_kw[: self.n_cp]
-        fixed_net = state.load_p_kw @ self._phase_load - state.pv_available_kw @ self._phase_pv
+        # Net load per phase before control: loads + CP requests - PV availability.
+        devices_kw = np.concatenate((state.load_p_kw, request, state.pv_available_kw))
         return self._obs.fill(
             time_sin_cos=(math.sin(angle), math.cos(angle)),
             plugged=state.plugged,
@@ -163,7 +163,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
             minimum_kw=state.lower_kw[: self.n_cp],
             pv_available_kw=state.pv_available_kw,
             v_cp_pu=v_cp,
-            net_load_kw=fixed_net + request @ self._phase_cp,
+            net_load_kw=devices_kw @ self._net_phase_map,
             unbalance_pct=unbalance_pct,
         )
 
@@ -197,7 +197,6 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             day_seed = int(self.np_random.integers(0, 2**31 - 1))
         scenario, self.refs = self._day(day_seed)
-        self._refs = np.array(self.refs)
         self.sim = FeederSimulator(scenario, engine=self.engine)
         state = self._state = self.sim.reset()
         info = {"day_seed": day_seed, "f1_ref": self.refs[0], "f2_ref": self.refs[1]}
@@ -221,17 +220,18 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
             raise gym.error.ResetNeeded("the day is over; call reset()")
         x = self.action_to_setpoints(action, state)
         # x is finite and inside the step's bounds by construction: no second check.
-        result = sim.step(x, with_metrics=self.info_metrics, checked=True)
-        return self._transition(result)
+        if self.info_metrics:
+            result = sim.step(x, with_metrics=True, checked=True)
+            return self._transition(x, result.grid, result.metrics)
+        # Training: only the CP buses are read, and the day log is not kept.
+        return self._transition(x, sim.advance(x, checked=True), {})
 
     def _transition(
-        self, result: StepResult
+        self, x: np.ndarray, grid: GridState | CPBusReading, info: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
         sim = self.sim
         assert sim is not None
-        info: dict[str, Any] = result.metrics
-        info["setpoints_kw"] = result.x_kw
-        grid = result.grid
+        info["setpoints_kw"] = x
         state = self._state = sim.observe()
         if not grid.converged:
             info["termination_reason"] = grid.error
@@ -240,12 +240,14 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         # The step's unbalance drives f1 and is the next observation's "previous unbalance".
         unbalance = unbalance_at_cp_buses(grid, self._unbalance_index)
         if "f1" not in info:
-            x_pv = result.x_kw[self.n_cp :]
+            x_pv = x[self.n_cp :]
             info["f1"] = float(metrics.f_unbalance(unbalance))
             info["f2"] = float(metrics.f_curtailment(sim.profiles.pv_available_kw[sim.t - 1], x_pv))
-        f_norm = np.array((info["f1"], info["f2"])) / self._refs  # refs checked > 0 per day
-        info["f_norm"] = f_norm
-        reward = metrics.objectives_to_reward(np.minimum(f_norm, FAILURE_COST))
+        f1_norm, f2_norm = info["f1"] / self.refs[0], info["f2"] / self.refs[1]  # refs > 0
+        info["f_norm"] = np.array((f1_norm, f2_norm))
+        reward = metrics.objectives_to_reward(
+            (min(f1_norm, FAILURE_COST), min(f2_norm, FAILURE_COST))
+        )
         obs = self._observation(state, unbalance)
         return obs, reward, False, sim.done, info
 

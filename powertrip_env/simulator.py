@@ -19,7 +19,7 @@ from powertrip_env.daylog import DayLayout, DayLog
 from powertrip_env.errors import ConfigError, PowerFlowError
 from powertrip_env.ev import EVFleetState
 from powertrip_env.grid.engine import OpenDSSEngine
-from powertrip_env.grid.state import GridState
+from powertrip_env.grid.state import CPBusReading, GridState
 from powertrip_env.scenario import Scenario
 
 
@@ -38,7 +38,8 @@ class SimState(NamedTuple):
         pv_available_kw: (n_pv,) PV availability.
         load_p_kw: (n_loads,) residential active power this step (fixed, uncontrolled).
         load_q_kvar: (n_loads,) residential reactive power this step.
-        previous: grid state after the previous step (``None`` at the first step).
+        previous: grid state after the previous step (``None`` at the first step; only its
+            CP-bus fields, a :class:`CPBusReading`, after :meth:`FeederSimulator.advance`).
     """
 
     t: int
@@ -52,7 +53,7 @@ class SimState(NamedTuple):
     pv_available_kw: np.ndarray
     load_p_kw: np.ndarray
     load_q_kvar: np.ndarray
-    previous: GridState | None
+    previous: GridState | CPBusReading | None
 
     @property
     def n_cp(self) -> int:
@@ -75,14 +76,17 @@ class StepResult(NamedTuple):
     metrics: dict[str, float]
 
 
-def unbalance_at_cp_buses(grid: GridState, index: str) -> list[float]:
+def unbalance_at_cp_buses(grid: GridState | CPBusReading, index: str) -> list[float]:
     """The unbalance index that drives f1 (``pui``, ``vuf`` or ``power``) at each CP bus, %.
 
     One step's values as Python floats (the env's hot path), equal to :func:`unbalance_index`.
     """
     if index == "pui":
         return metrics.pui_of_buses(np.abs(grid.v_cp_bus))
-    return unbalance_index(index, grid.v_cp_bus, grid.p_phase_cp_bus_kw).tolist()
+    if index == "vuf":
+        return metrics.vuf_of_buses(grid.v_cp_bus)
+    assert grid.p_phase_cp_bus_kw is not None, "the power index needs the CP-bus phase powers"
+    return metrics.power_unbalance_of_buses(grid.p_phase_cp_bus_kw)
 
 
 def unbalance_index(index: str, v_cp_bus: np.ndarray, p_phase_kw: np.ndarray) -> np.ndarray:
@@ -139,7 +143,7 @@ class FeederSimulator:
         self.ev.reset()
         self.engine.reset_solution()
         self.log = DayLog(self.n_steps, self.n_cp, self.n_pv, len(self.engine.node_names))
-        self.last_grid: GridState | None = None
+        self.last_grid: GridState | CPBusReading | None = None
         return self.observe()
 
     @property
@@ -192,7 +196,7 @@ class FeederSimulator:
         t: int,
         row: int,
         bounds: tuple[np.ndarray, np.ndarray],
-        previous: GridState | None,
+        previous: GridState | CPBusReading | None,
     ) -> SimState:
         p = self.profiles
         return SimState(
@@ -251,12 +255,39 @@ class FeederSimulator:
         grid = self.engine.solve(p.load_p_kw[t], p.load_q_kvar[t], x[: self.n_cp], x[self.n_cp :])
         request = self._bounds[1][: self.n_cp]
         self.log.record(t, x, request, p.pv_available_kw[t], self._load_kw[t], grid)
+        self._book(t, x, grid)
+        record = self.step_metrics(t) if with_metrics else {}
+        return StepResult(x_kw=x, grid=grid, metrics=record)
+
+    def advance(self, x_kw: np.ndarray, checked: bool = False) -> CPBusReading:
+        """As :meth:`step`, reading only the CP buses: no grid state, no day log, no metrics.
+
+        The lean step of training loops, which need only the objectives of each step: the
+        steps it takes stay out of :attr:`log` (their rows remain empty), and the next
+        :class:`SimState`'s ``previous`` is the returned reading. ``checked`` as in
+        :meth:`step`.
+        """
+        if self.done:
+            raise PowerFlowError("the day is over; call reset() before stepping again")
+        t = self.t
+        if checked:
+            self.bounds()
+            x = x_kw
+        else:
+            x = self.clip(x_kw)
+        p = self.profiles
+        engine = self.engine
+        engine.set_powers(p.load_p_kw[t], p.load_q_kvar[t], x[: self.n_cp], x[self.n_cp :])
+        reading = engine.read_cp_buses(*engine.run_pf(), self.unbalance_index == "power")
+        self._book(t, x, reading)
+        return reading
+
+    def _book(self, t: int, x: np.ndarray, grid: GridState | CPBusReading) -> None:
+        """Book the EV energy of step ``t`` at setpoints ``x`` and move to the next step."""
         self.ev.deliver(t, x[: self.n_cp])
         self.last_grid = grid
         self.t += 1
         self._bounds_t = -1
-        record = self.step_metrics(t) if with_metrics else {}
-        return StepResult(x_kw=x, grid=grid, metrics=record)
 
     def step_objectives(self, t: int) -> tuple[float, float]:
         """(f1, f2) of an already simulated step ``t`` (DESIGN.md §6), without other metrics."""
@@ -284,9 +315,11 @@ class FeederSimulator:
             self.step(controller.act(self.observe()), with_metrics=False)
             if progress is not None:
                 progress(self.t)
+        steps_frame = self.log.frame(self.layout, 0, n_steps)
+        v_min = steps_frame["v_min_pu"].to_numpy()
         return DayResult(
-            steps=self.log.frame(self.layout, 0, n_steps),
-            worst_v_pu=self.log.worst_voltage_step(n_steps),
+            steps=steps_frame,
+            worst_v_pu=self.log.worst_voltage_step(n_steps, v_min),
             ev_requested_kwh=self.ev.requested_per_cp_kwh(),
             ev_unserved_kwh=self.ev.unserved_kwh(),
             dt_h=self.dt_h,

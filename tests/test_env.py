@@ -227,3 +227,25 @@ def test_info_metrics_equal_the_day_log() -> None:
                 assert info[key] == pytest.approx(value, rel=1e-12, abs=1e-12), (t, key)
     finally:
         env.close()
+
+
+def test_training_mode_steps_like_the_full_env() -> None:
+    """info_metrics=False (the lean step: CP buses only, no day log) gives the same episode."""
+    full, lean = PowerTripEnv(day_seed=7), PowerTripEnv(day_seed=7, info_metrics=False)
+    try:
+        obs_full, _ = full.reset(seed=1)
+        obs_lean, _ = lean.reset(seed=1)
+        rng = np.random.default_rng(2)
+        for _ in range(60):
+            action = rng.random(15).astype(np.float32)
+            obs_full, r_full, *_, info_full = full.step(action)
+            obs_lean, r_lean, *_, info_lean = lean.step(action)
+            np.testing.assert_array_equal(obs_lean, obs_full)
+            np.testing.assert_array_equal(r_lean, r_full)
+            assert set(info_lean) == {"f1", "f2", "f_norm", "setpoints_kw"}
+            assert (info_lean["f1"], info_lean["f2"]) == (info_full["f1"], info_full["f2"])
+            assert lean.sim is not None
+            np.testing.assert_array_equal(lean.observation(lean.sim.observe()), obs_lean)
+    finally:
+        full.close()
+        lean.close()

@@ -24,7 +24,7 @@ from opendssdirect.OpenDSSDirect import OpenDSSDirect
 from powertrip_env.errors import ConfigError, FeederError, PowerFlowError, UnknownBusError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.feeder import Feeder
-from powertrip_env.grid.state import GridState
+from powertrip_env.grid.state import CPBusReading, GridState
 
 #: Loads and generators are declared constant-PQ over this band so that OpenDSS never switches
 #: them to constant impedance (DESIGN.md §3 trap); the reduced network model relies on it.
@@ -552,6 +552,18 @@ class OpenDSSEngine:
         self.set_powers(load_p_kw, load_q_kvar, cp_p_kw, pv_p_kw)
         converged, error = self.run_pf()
         return self.state(converged, error)
+
+    def read_cp_buses(
+        self, converged: bool = True, error: str | None = None, phase_powers: bool = False
+    ) -> CPBusReading:
+        """The CP-bus phasors (and, if asked, phase powers) of the last solve, nothing else."""
+        n_cp = self.devices.n_cp
+        if not converged:
+            nan = np.full((n_cp, 3), np.nan)
+            return CPBusReading(False, error, nan.astype(complex), nan if phase_powers else None)
+        volts = self.all_voltages()
+        p_phase = self.cp_bus_phase_powers(volts) if phase_powers else None
+        return CPBusReading(True, None, volts[self._cp_bus_index], p_phase)
 
     # ------------------------------------------------------------------------- tear down
     def close(self) -> None:

@@ -35,3 +35,24 @@ class GridState(NamedTuple):
     transformer_loading_pct: float
     losses_kw: float
     source_kw: float
+
+
+class CPBusReading(NamedTuple):
+    """What one power flow leaves at the CP buses only: the lean reading of a training step.
+
+    :meth:`FeederSimulator.advance` returns it where the full :class:`GridState` (every node,
+    the transformer, the losses) is not wanted; it has the CP-bus fields of
+    :class:`GridState` under the same names, so either serves as ``SimState.previous``.
+
+    Attributes:
+        converged: whether the power flow converged (else the arrays are NaN).
+        error: the engine's message when it did not converge, else ``None``.
+        v_cp_bus: (n_cp, 3) complex phase-to-neutral phasors at each CP bus, volts.
+        p_phase_cp_bus_kw: (n_cp, 3) power entering each CP bus per phase, kW, when asked
+            for (the ``power`` unbalance index needs it), else ``None``.
+    """
+
+    converged: bool
+    error: str | None
+    v_cp_bus: np.ndarray
+    p_phase_cp_bus_kw: np.ndarray | None
