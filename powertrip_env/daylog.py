@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -146,7 +147,8 @@ class DayLog:
         drive = {"pui": pui, "vuf": vuf, "power": p_unb}[layout.unbalance_index]
         v_min, v_max = metrics.voltage_extremes(v_pu)
         secondary = layout.secondary_index
-        v_ref = v_pu[secondary].mean() if secondary.size else 1.0
+        # = v_pu[secondary].mean(), without its wrapper
+        v_ref = np.add.reduce(v_pu[secondary]) / secondary.size if secondary.size else 1.0
         n_uk, n_en = counts_outside(v_pu, v_min, v_max, layout)
         cp_kw, request_kw = x[:n_cp].tolist(), self.request_kw[t].tolist()
         out: dict[str, float] = {
@@ -156,8 +158,8 @@ class DayLog:
             "f1": float(metrics.f_unbalance(drive)),
             "f2": float(metrics.f_curtailment(available, pv_kw)),
         }
-        per_cp = zip(pui, vuf, p_unb, cp_kw, request_kw, strict=True)
-        out.update(zip(layout.per_cp_keys, (v for cp in per_cp for v in cp), strict=True))
+        per_cp = chain.from_iterable(zip(pui, vuf, p_unb, cp_kw, request_kw, strict=True))
+        out.update(zip(layout.per_cp_keys, per_cp, strict=True))
         out.update(
             v_min_pu=float(v_min),
             v_max_pu=float(v_max),
