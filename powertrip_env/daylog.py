@@ -87,12 +87,40 @@ class DayLog:
         self.request_kw = np.zeros((n_steps, n_cp))
         self.available_kw = np.zeros((n_steps, n_pv))
         self.load_kw = np.zeros(n_steps)
-        self.v_pu = np.full((n_steps, n_nodes), np.nan)
-        self.v_cp_bus = np.full((n_steps, n_cp, 3), np.nan, dtype=complex)
-        self.p_phase_cp_bus_kw = np.full((n_steps, n_cp, 3), np.nan)
+        # Every node's voltage at every step (MBs): allocated once and never cleared; a row
+        # counts only once recorded (``recorded``), which clear() resets.
+        self._v_pu = np.empty((n_steps, n_nodes))
+        self.recorded = np.zeros(n_steps, dtype=bool)
+        self.v_cp_bus = np.empty((n_steps, n_cp, 3), dtype=complex)
+        self.p_phase_cp_bus_kw = np.empty((n_steps, n_cp, 3))
         self.converged = np.zeros(n_steps, dtype=bool)
-        self.transformer_loading_pct = np.full(n_steps, np.nan)
-        self.losses_kw = np.full(n_steps, np.nan)
+        self.transformer_loading_pct = np.empty(n_steps)
+        self.losses_kw = np.empty(n_steps)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every step (a new day): the arrays stay, their rows read as not recorded."""
+        self.recorded[:] = False
+        self.converged[:] = False
+        for small in (
+            self.v_cp_bus,
+            self.p_phase_cp_bus_kw,
+            self.transformer_loading_pct,
+            self.losses_kw,
+        ):
+            small.fill(np.nan)
+
+    @property
+    def v_pu(self) -> np.ndarray:
+        """(n_steps, n_nodes) voltage magnitudes, pu; NaN in the rows not recorded."""
+        return self.voltages(slice(None))
+
+    def voltages(self, steps: int | slice) -> np.ndarray:
+        """Voltage magnitudes of step(s) ``steps``, pu; NaN where a step is not recorded."""
+        recorded = self.recorded[steps]
+        if np.all(recorded):
+            return self._v_pu[steps]
+        return np.where(np.asarray(recorded)[..., np.newaxis], self._v_pu[steps], np.nan)
 
     def record(
         self,
@@ -109,7 +137,8 @@ class DayLog:
         self.available_kw[t] = available_kw
         self.load_kw[t] = load_kw
         self.converged[t] = grid.converged
-        self.v_pu[t] = grid.v_pu
+        self._v_pu[t] = grid.v_pu
+        self.recorded[t] = True
         self.v_cp_bus[t] = grid.v_cp_bus
         self.p_phase_cp_bus_kw[t] = grid.p_phase_cp_bus_kw
         self.transformer_loading_pct[t] = grid.transformer_loading_pct
@@ -139,7 +168,7 @@ class DayLog:
         x = self.x_kw[t]
         pv_kw = x[n_cp:]
         available = self.available_kw[t]
-        v_pu = self.v_pu[t]
+        v_pu = self.voltages(t)
         v_cp = self.v_cp_bus[t]
         pui = metrics.pui_of_buses(np.abs(v_cp))
         vuf = metrics.vuf_of_buses(v_cp)
@@ -184,7 +213,7 @@ class DayLog:
         x = self.x_kw[sl]
         cp_kw, pv_kw = x[:, :n_cp], x[:, n_cp:]
         available = self.available_kw[sl]
-        v_pu = self.v_pu[sl]
+        v_pu = self.voltages(sl)
         pui, vuf, p_unb = self.unbalance(sl)
         drive = {"pui": pui, "vuf": vuf, "power": p_unb}[layout.unbalance_index]
         cols: dict[str, np.ndarray] = {
@@ -229,5 +258,6 @@ class DayLog:
         converged = np.flatnonzero(self.converged[:stop])
         if converged.size == 0:
             return None
-        lowest = self.v_pu[converged].min(axis=1) if v_min is None else v_min[converged]
-        return self.v_pu[converged[int(np.argmin(lowest))]].copy()
+        # A converged step is a recorded one.
+        lowest = self._v_pu[converged].min(axis=1) if v_min is None else v_min[converged]
+        return self._v_pu[converged[int(np.argmin(lowest))]].copy()

@@ -133,6 +133,8 @@ class FeederSimulator:
         )
         self._load_kw = self.profiles.load_p_kw.sum(axis=1)
         self._pv_zeros = np.zeros(self.n_pv)  # the PV lower bounds (concatenated, never handed out)
+        #: The day's records; reset() clears it (frames and results built from it are copies).
+        self.log = DayLog(self.n_steps, self.n_cp, self.n_pv, len(self.engine.node_names))
         self.reset()
 
     # ---------------------------------------------------------------------------- stepping
@@ -142,7 +144,7 @@ class FeederSimulator:
         self._bounds_t = -1
         self.ev.reset()
         self.engine.reset_solution()
-        self.log = DayLog(self.n_steps, self.n_cp, self.n_pv, len(self.engine.node_names))
+        self.log.clear()
         self.last_grid: GridState | CPBusReading | None = None
         return self.observe()
 

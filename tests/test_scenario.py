@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -144,3 +145,24 @@ def test_nan_setpoints_raise(default_day) -> None:  # type: ignore[no-untyped-de
             sim.step(np.full(15, np.nan))
         with pytest.raises(ValueError, match="shape"):
             sim.step(np.zeros(3))
+
+
+def test_a_day_result_survives_the_next_run() -> None:
+    """The simulator reuses its day log; results handed out earlier must not change."""
+
+    with FeederSimulator(build_scenario(load_scenario_config(), 0)) as sim:
+        first = sim.run(NoControl(), steps=40)
+        kept = first.steps.copy(deep=True)
+        worst = None if first.worst_v_pu is None else first.worst_v_pu.copy()
+        sim.run(UpperHalf(), steps=60)
+        pd.testing.assert_frame_equal(first.steps, kept)
+        np.testing.assert_array_equal(first.worst_v_pu, worst)
+        third = sim.run(NoControl(), steps=40)
+        pd.testing.assert_frame_equal(third.steps, kept)
+
+
+class UpperHalf:
+    """Half of every upper bound: a day unlike no control's."""
+
+    def act(self, state):  # type: ignore[no-untyped-def]
+        return 0.5 * state.upper_kw
