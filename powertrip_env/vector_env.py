@@ -29,7 +29,12 @@ from gymnasium.vector.utils import batch_space
 
 from powertrip_env import metrics
 from powertrip_env.config import ScenarioConfig, load_scenario_config
-from powertrip_env.env import FAILURE_COST, assemble_observations, observation_bounds
+from powertrip_env.env import (
+    FAILURE_COST,
+    assemble_observations,
+    observation_bounds,
+    phase_map,
+)
 from powertrip_env.errors import ConfigError
 from powertrip_env.ev import EVFleetState
 from powertrip_env.grid.engine import OpenDSSEngine
@@ -229,9 +234,9 @@ class BatchedPowerTripEnv(VectorEnv):
         grid = DayGrid(cfg.profiles.resolution_min)
         self.n_steps, self.dt_h = grid.n_steps, grid.dt_h
         self.p_max_kw = np.array([d.p_max_kw for d in devices.cps])
-        self._phase_load = _phase_map(load_phase)
-        self._phase_cp = _phase_map([d.phase - 1 for d in devices.cps])
-        self._phase_pv = _phase_map([d.phase - 1 for d in devices.pvs])
+        self._phase_load = phase_map(load_phase)
+        self._phase_cp = phase_map([d.phase - 1 for d in devices.cps])
+        self._phase_pv = phase_map([d.phase - 1 for d in devices.pvs])
 
         n_act = self.n_cp + self.n_pv
         self.single_action_space = spaces.Box(0.0, 1.0, shape=(n_act,), dtype=np.float32)
@@ -650,13 +655,6 @@ def _failure_reasons(sol: ReducedSolution) -> np.ndarray:
     out[sol.out_of_band] = (
         "a device voltage left its constant-PQ band, where OpenDSS would model it as an impedance"
     )
-    return out
-
-
-def _phase_map(phases: Sequence[int]) -> np.ndarray:
-    """(n, 3) one-hot map from devices to the phase (0, 1, 2) they connect to."""
-    out = np.zeros((len(phases), 3))
-    out[np.arange(len(phases)), np.asarray(phases, dtype=np.intp)] = 1.0
     return out
 
 
