@@ -127,7 +127,8 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self.sim: FeederSimulator | None = None
         self.refs = (1.0, 1.0)
         self._state: SimState | None = None  # what the last observation showed
-        self._obs = ObservationBuffer(self.n_cp, self.n_pv, self._obs_low, self._obs_high)
+        self._obs_layout = ObservationLayout(self.n_cp, self.n_pv, self._obs_low, self._obs_high)
+        self._obs_buf = np.zeros(self._obs_low.size)
 
     # ------------------------------------------------------------------------ spaces
     def observation(self, state: SimState) -> np.ndarray:
@@ -156,7 +157,8 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         request = state.upper_kw[: self.n_cp]
         # Net load per phase before control: loads + CP requests - PV availability.
         devices_kw = np.concatenate((state.load_p_kw, request, state.pv_available_kw))
-        return self._obs.fill(
+        return self._obs_layout.write(
+            self._obs_buf,
             time_sin_cos=(math.sin(angle), math.cos(angle)),
             plugged=state.plugged,
             remaining_kwh=state.remaining_kwh,
@@ -309,24 +311,21 @@ def assemble_observations(
     clipped into ``[low, high]`` (from :func:`observation_bounds`).
     """
     angle = 2.0 * np.pi * np.asarray(hour_h, dtype=np.float64) / 24.0
-    b = angle.shape[0]
-    per_cp = np.stack(
-        [plugged.astype(float), remaining_kwh, time_to_departure_h, request_kw, minimum_kw],
-        axis=2,
-    ).reshape(b, -1)
-    obs = np.concatenate(
-        [
-            np.sin(angle)[:, np.newaxis],
-            np.cos(angle)[:, np.newaxis],
-            per_cp,
-            pv_available_kw,
-            v_cp_pu.reshape(b, -1),
-            net_load_kw,
-            unbalance_pct,
-        ],
-        axis=1,
+    n_cp, n_pv = plugged.shape[1], pv_available_kw.shape[1]
+    layout = ObservationLayout(n_cp, n_pv, low, high)
+    return layout.write(
+        np.empty((angle.shape[0], low.size)),
+        time_sin_cos=np.stack([np.sin(angle), np.cos(angle)], axis=1),
+        plugged=plugged,
+        remaining_kwh=remaining_kwh,
+        time_to_departure_h=time_to_departure_h,
+        request_kw=request_kw,
+        minimum_kw=minimum_kw,
+        pv_available_kw=pv_available_kw,
+        v_cp_pu=v_cp_pu.reshape(angle.shape[0], -1),
+        net_load_kw=net_load_kw,
+        unbalance_pct=unbalance_pct,
     )
-    return np.clip(obs, low, high).astype(np.float32)
 
 
 def phase_map(phases: Sequence[int]) -> np.ndarray:
@@ -336,27 +335,28 @@ def phase_map(phases: Sequence[int]) -> np.ndarray:
     return out
 
 
-class ObservationBuffer:
-    """Fills one observation of :class:`PowerTripEnv`'s layout in place and returns a copy.
+class ObservationLayout:
+    """Where each entry of :class:`PowerTripEnv`'s observation sits (its docstring's table).
 
-    The same entries and clipping as :func:`assemble_observations` (which the batched env
-    uses), without building intermediate arrays: the env's hot path.
+    :meth:`write` fills one observation (a 1-D buffer, the single env's hot path: no
+    intermediate arrays) or a batch (a 2-D buffer, :func:`assemble_observations`) the same way.
     """
 
     def __init__(self, n_cp: int, n_pv: int, low: np.ndarray, high: np.ndarray) -> None:
-        self._buf = np.zeros(low.size)
         self._low, self._high = low.astype(np.float64), high.astype(np.float64)
         end_cp = 2 + 5 * n_cp
-        self._per_cp = self._buf[2:end_cp].reshape(n_cp, 5)
+        # Entry k of every CP: plugged, owed energy, time to departure, request, minimum.
+        self._cp = [slice(2 + k, end_cp, 5) for k in range(5)]
         self._pv = slice(end_cp, end_cp + n_pv)
         self._v = slice(self._pv.stop, self._pv.stop + 3 * n_cp)
         self._net = slice(self._v.stop, self._v.stop + 3)
         self._unb = slice(self._net.stop, self._net.stop + n_cp)
 
-    def fill(
+    def write(
         self,
+        out: np.ndarray,
         *,
-        time_sin_cos: tuple[float, float],
+        time_sin_cos: Sequence[float] | np.ndarray,
         plugged: np.ndarray,
         remaining_kwh: np.ndarray,
         time_to_departure_h: np.ndarray,
@@ -365,19 +365,21 @@ class ObservationBuffer:
         pv_available_kw: np.ndarray,
         v_cp_pu: np.ndarray | None,
         net_load_kw: np.ndarray,
-        unbalance_pct: Sequence[float] | None,
+        unbalance_pct: Sequence[float] | np.ndarray | None,
     ) -> np.ndarray:
-        """The float32 observation; ``None`` voltages / unbalance read 1 pu / 0 (no solve yet)."""
-        buf = self._buf
-        buf[:2] = time_sin_cos
-        per_cp = self._per_cp
-        per_cp[:, 0] = plugged
-        per_cp[:, 1] = remaining_kwh
-        per_cp[:, 2] = time_to_departure_h
-        per_cp[:, 3] = request_kw
-        per_cp[:, 4] = minimum_kw
-        buf[self._pv] = pv_available_kw
-        buf[self._v] = 1.0 if v_cp_pu is None else v_cp_pu
-        buf[self._net] = net_load_kw
-        buf[self._unb] = 0.0 if unbalance_pct is None else unbalance_pct
-        return np.minimum(np.maximum(buf, self._low), self._high).astype(np.float32)
+        """Fill ``out`` (..., obs_dim) and return it clipped into the bounds, as float32.
+
+        ``None`` voltages / unbalance read 1 pu / 0 (before the first solve).
+        """
+        out[..., :2] = time_sin_cos
+        cp = self._cp
+        out[..., cp[0]] = plugged
+        out[..., cp[1]] = remaining_kwh
+        out[..., cp[2]] = time_to_departure_h
+        out[..., cp[3]] = request_kw
+        out[..., cp[4]] = minimum_kw
+        out[..., self._pv] = pv_available_kw
+        out[..., self._v] = 1.0 if v_cp_pu is None else v_cp_pu
+        out[..., self._net] = net_load_kw
+        out[..., self._unb] = 0.0 if unbalance_pct is None else unbalance_pct
+        return np.minimum(np.maximum(out, self._low), self._high).astype(np.float32)
