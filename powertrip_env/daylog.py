@@ -117,8 +117,12 @@ class DayLog:
 
     def voltages(self, steps: int | slice) -> np.ndarray:
         """Voltage magnitudes of step(s) ``steps``, pu; NaN where a step is not recorded."""
+        if isinstance(steps, int):  # one step (the env's info): no masks
+            return (
+                self._v_pu[steps] if self.recorded[steps] else np.full(self._v_pu.shape[1], np.nan)
+            )
         recorded = self.recorded[steps]
-        if np.all(recorded):
+        if recorded.all():
             return self._v_pu[steps]
         return np.where(np.asarray(recorded)[..., np.newaxis], self._v_pu[steps], np.nan)
 
