@@ -2,10 +2,15 @@
 
 For each weight w of the sweep (1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0, 1):
 
-1. train an agent (SAC by default, shipped hyperparameters) on the env scalarised with w;
+1. train an agent on the env scalarised with w: by default PPO on the batched backend
+   (``agents/batched.py``: 32 copies of the feeder solved at once with the exact reduced
+   network model, on the training days 0..63), 2,000,000 env steps, the shipped
+   ``agents/hyperparams/ppo_batched.yaml`` (gamma 0.9); weights with w2 >= 0.75 start from no
+   control (``--no-control-start-w2``);
 2. run it, NSGA-II with weighted-sum selection at w (population 100, 100 generations,
    ``baselines/nsga2.py``) and no control on the same held-out days (day seeds
-   ``EVAL_DAY_BASE + k``, never seen in training), with the EV energy guarantee;
+   ``EVAL_DAY_BASE + k``, never seen in training) in the day simulator of the OpenDSS env,
+   with the EV energy guarantee;
 3. report each controller's normalised weighted day cost (mean over the days of the mean over
    steps of ``w . [f1/F1_ref, f2/F2_ref]``, :mod:`agents.evaluation`; lower is better), the
    ratio agent / NSGA-II (target <= 1.10), and the decision time per step of each (target:
@@ -13,19 +18,26 @@ For each weight w of the sweep (1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (
 
 Budget on the 2-core development machine (documented, at most 60 minutes): the trainings
 and the NSGA-II days run in a pool of ``--workers`` processes (default 2, one torch and BLAS
-thread each). SAC trains at about 100 env steps/s per process, so 40,000 steps per weight
-take about 7 minutes and the five trainings about 20 minutes on two workers; NSGA-II costs
+thread each). A PPO training of 2,000,000 steps on the batched env takes about 5-7 minutes
+(about 5,000 env steps/s with its updates), the five about 30 worker-minutes; NSGA-II costs
 about 1 s per step (pymoo's own bookkeeping is 0.9 s of it), so a 288-step day takes about
-5 minutes and 5 weights x 2 days about 25 minutes on two workers. Total: about 45-55 minutes.
-Lower ``--timesteps``/``--days`` for a shorter run; ``--smoke`` checks that everything runs
-(tiny budget, 24-step days, about a minute).
+5 minutes and 5 weights x 2 days about 50 worker-minutes. Total: about 45 minutes on two
+workers. Lower ``--timesteps``/``--days`` for a shorter run; ``--smoke`` checks that
+everything runs (tiny budget, 24-step days, about a minute). ``--backend opendss --algo sac
+--timesteps 40000`` trains on the OpenDSS env instead (about 100 env steps/s).
+
+NSGA-II is deterministic for given weight, day, population, generations, seed, steps and
+code, so its day results are cached (``<out>/cache/agents-nsga2/``, keyed by all of them and
+a hash of ``powertrip_env`` and ``baselines``); ``--no-cache`` computes every day afresh.
+The printed summary says how many NSGA-II days came from the cache.
 
 NSGA-II lives in ``baselines/nsga2.py``; it is imported lazily and, when absent, only the
 agent side is reported (with a note that the comparison is pending).
 
 Usage::
 
-    python benchmarks/agents.py [--algo sac] [--timesteps 40000] [--days 2] [--workers 2]
+    python benchmarks/agents.py [--timesteps 2000000] [--days 2] [--workers 2] [--no-cache]
+    python benchmarks/agents.py --backend opendss --algo sac --timesteps 40000
     python benchmarks/agents.py --smoke
 """
 
@@ -33,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
 import sys
@@ -73,15 +84,21 @@ class BenchArgs:
     backend: str = "batched"
     """Training env: ``batched`` (reduced-model copies, ``agents/batched.py``) or ``opendss``."""
     timesteps: int = 2_000_000
-    """Env steps of training per weight."""
-    n_envs: int = 64
-    """Env copies per training (rows of the batched env, or OpenDSS envs)."""
-    train_days: int | None = 256
-    """Train on day seeds 0..N-1 (None: a fresh day per episode)."""
+    """Env steps of training per weight (the CLI's default; 40,000 suits ``opendss``)."""
+    n_envs: int = 32
+    """Env copies per training (rows of the batched env, or OpenDSS envs; the CLI's default
+    is 1 on ``opendss``)."""
+    train_days: int | None = 64
+    """Train on day seeds 0..N-1 (None: a fresh day per episode, the CLI's default on
+    ``opendss``)."""
     action_margin: float = 0.0
     """Policy range past the env's [0, 1] (``TrainConfig.action_margin``)."""
-    initial_action: float | None = 1.0
-    """The fresh policy's action (``TrainConfig.initial_action``; 1.0: no control)."""
+    no_control_start_w2: float = 0.75
+    """Weights whose curtailment weight w2 is at least this start training from no control
+    (``TrainConfig.initial_action = 1``: PV never curtailed, EVs charged at their request),
+    which is near the optimum when curtailment dominates; the others start from SB3's
+    initialisation (the middle of every range), from which curtailing PV and deferring
+    charging, the moves that lower unbalance, are learnt faster. 0: every weight; > 1: none."""
     hyperparams: str | None = None
     """Hyperparameter YAML (None: the shipped one for ``algo`` and ``backend``)."""
     days: int = 2
@@ -252,7 +269,7 @@ def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> T
         n_envs=args.n_envs,
         env_backend=args.backend,
         action_margin=args.action_margin,
-        initial_action=args.initial_action,
+        initial_action=1.0 if weights[1] >= args.no_control_start_w2 else None,
         train_days=args.train_days,
         checkpoint_every=every,
         eval_every=every,
@@ -395,16 +412,21 @@ def main() -> None:
     parser.add_argument("--algo", default=BenchArgs.algo, choices=["ppo", "sac", "td3"])
     parser.add_argument("--backend", default=BenchArgs.backend, choices=["batched", "opendss"])
     parser.add_argument("--timesteps", type=int, default=BenchArgs.timesteps)
-    parser.add_argument("--n-envs", type=int, default=BenchArgs.n_envs)
     parser.add_argument(
-        "--train-days", type=int, default=BenchArgs.train_days, help="0: a fresh day per episode"
+        "--n-envs", type=int, default=None, help="env copies (default: 32 batched, 1 opendss)"
+    )
+    parser.add_argument(
+        "--train-days",
+        type=int,
+        default=None,
+        help="train on days 0..N-1 (default: 64 batched; 0 and opendss: a fresh day each time)",
     )
     parser.add_argument("--action-margin", type=float, default=BenchArgs.action_margin)
     parser.add_argument(
-        "--initial-action",
+        "--no-control-start-w2",
         type=float,
-        default=BenchArgs.initial_action,
-        help="the fresh policy's action in [-1, 1] (1: no control); nan: SB3's initialisation",
+        default=BenchArgs.no_control_start_w2,
+        help="weights with w2 >= this start training from no control (0: all; 2: none)",
     )
     parser.add_argument("--hyperparams", default=None, help="hyperparameter YAML for the algo")
     parser.add_argument("--days", type=int, default=BenchArgs.days)
@@ -424,6 +446,11 @@ def main() -> None:
     ns = parser.parse_args()
     out = ns.out or (tempfile.mkdtemp(prefix="powertrip-bench-agents-") if ns.smoke else "runs")
     cache = None if ns.no_cache else (ns.cache or str(Path(out) / "cache" / "agents-nsga2"))
+    batched = ns.backend == "batched"
+    if ns.n_envs is None:
+        ns.n_envs = BenchArgs.n_envs if batched else 1
+    if ns.train_days is None:
+        ns.train_days = BenchArgs.train_days if batched else 0
     args = BenchArgs(
         algo=ns.algo,
         backend=ns.backend,
@@ -431,7 +458,7 @@ def main() -> None:
         n_envs=ns.n_envs,
         train_days=ns.train_days or None,
         action_margin=ns.action_margin,
-        initial_action=None if math.isnan(ns.initial_action) else ns.initial_action,
+        no_control_start_w2=ns.no_control_start_w2,
         hyperparams=ns.hyperparams,
         days=ns.days,
         steps=ns.steps,
