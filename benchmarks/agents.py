@@ -6,7 +6,8 @@ For each weight w of the sweep (1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (
    (``agents/batched.py``: 32 copies of the feeder solved at once with the exact reduced
    network model, on the training days 0..63), 2,000,000 env steps, the shipped
    ``agents/hyperparams/ppo_batched.yaml`` (gamma 0.9); weights with w2 >= 0.75 start from no
-   control (``--no-control-start-w2``);
+   control with an action margin of 0.05, so that "never curtail" stays exactly reachable
+   (``--no-control-start-w2``, ``--no-control-margin``);
 2. run it, NSGA-II with weighted-sum selection at w (population 100, 100 generations,
    ``baselines/nsga2.py``) and no control on the same held-out days (day seeds
    ``EVAL_DAY_BASE + k``, never seen in training) in the day simulator of the OpenDSS env,
@@ -92,7 +93,12 @@ class BenchArgs:
     """Train on day seeds 0..N-1 (None: a fresh day per episode, the CLI's default on
     ``opendss``)."""
     action_margin: float = 0.0
-    """Policy range past the env's [0, 1] (``TrainConfig.action_margin``)."""
+    """Policy range past the env's [0, 1] (``TrainConfig.action_margin``) of the weights that
+    do not start from no control."""
+    no_control_margin: float = 0.05
+    """Action margin of the weights that start from no control: their optimum is mostly at
+    the bounds (no curtailment), which the policy then keeps exactly while its mean drifts by
+    up to 10 % of the range."""
     no_control_start_w2: float = 0.75
     """Weights whose curtailment weight w2 is at least this start training from no control
     (``TrainConfig.initial_action = 1``: PV never curtailed, EVs charged at their request),
@@ -261,6 +267,7 @@ def _nsga2_day(
 def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> TrainConfig:
     every = max(args.timesteps // 4, 1)
     params = load_hyperparams(args.algo, args.hyperparams, args.backend)
+    from_no_control = weights[1] >= args.no_control_start_w2
     config = TrainConfig(
         algo=args.algo,
         weights=weights,
@@ -268,8 +275,8 @@ def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> T
         seed=args.seed,
         n_envs=args.n_envs,
         env_backend=args.backend,
-        action_margin=args.action_margin,
-        initial_action=1.0 if weights[1] >= args.no_control_start_w2 else None,
+        action_margin=args.no_control_margin if from_no_control else args.action_margin,
+        initial_action=1.0 if from_no_control else None,
         train_days=args.train_days,
         checkpoint_every=every,
         eval_every=every,
@@ -423,6 +430,12 @@ def main() -> None:
     )
     parser.add_argument("--action-margin", type=float, default=BenchArgs.action_margin)
     parser.add_argument(
+        "--no-control-margin",
+        type=float,
+        default=BenchArgs.no_control_margin,
+        help="action margin of the weights that start from no control",
+    )
+    parser.add_argument(
         "--no-control-start-w2",
         type=float,
         default=BenchArgs.no_control_start_w2,
@@ -458,6 +471,7 @@ def main() -> None:
         n_envs=ns.n_envs,
         train_days=ns.train_days or None,
         action_margin=ns.action_margin,
+        no_control_margin=ns.no_control_margin,
         no_control_start_w2=ns.no_control_start_w2,
         hyperparams=ns.hyperparams,
         days=ns.days,

@@ -56,8 +56,9 @@ class ReproduceArgs:
     speed: bool = True
     """Run the speed benchmarks (skipped with ``quick``)."""
     agents: bool = False
-    """Also run the agents' quality benchmark (``benchmarks/agents.py``: trains five SAC
-    agents and runs NSGA-II at their weights; about 40 minutes on 2 cores)."""
+    """Also run the agents' quality benchmark (``benchmarks/agents.py``: trains five PPO
+    agents on the batched env and runs NSGA-II at their weights; about 45 minutes on 2 cores,
+    less where NSGA-II's day results are already in its cache)."""
 
     def __post_init__(self) -> None:
         if self.quick and self.update_docs:
