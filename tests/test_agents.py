@@ -577,3 +577,18 @@ def test_benchmark_smoke_runs_end_to_end(tmp_path: Path) -> None:
     assert {r["controller"] for r in rows} == {"agent", "no control", "nsga2"}
     assert {(r["w1"], r["w2"]) for r in rows} == set(DEFAULT_SWEEP_WEIGHTS)
     assert "agent / NSGA-II" in done.stdout
+
+
+def test_benchmark_trains_on_the_batched_env_and_starts_curtailment_weights_at_no_control(
+    tmp_path: Path,
+) -> None:
+    bench: Any = _bench_module()
+    args = bench.BenchArgs()
+    configs = {w: bench._train_config(args, w, tmp_path) for w in DEFAULT_SWEEP_WEIGHTS}
+    assert all(c.env_backend == "batched" and c.algo == "ppo" for c in configs.values())
+    assert all(c.eval_days[0] >= EVAL_DAY_BASE + 2 for c in configs.values())  # not a test day
+    for w, c in configs.items():
+        starts = w[1] >= args.no_control_start_w2
+        assert c.initial_action == (1.0 if starts else None)
+        assert c.action_margin == (args.no_control_margin if starts else args.action_margin)
+    assert configs[(0.0, 1.0)].initial_action == 1.0
