@@ -255,6 +255,20 @@ def test_train_cli_trains_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixt
     assert str(run) in capsys.readouterr().out
 
 
+def test_train_cli_batched_backend(tmp_path: Path) -> None:
+    hp = tmp_path / "ppo.yaml"
+    hp.write_text("n_steps: 16\nbatch_size: 32\nn_epochs: 1\nnet_arch: [16, 16]\n")
+    args = ["train", "--algo", "ppo", "--env-backend", "batched", "--n-envs", "4"]
+    args += ["--train-days", "2", "--timesteps", "64", "--hyperparams", str(hp)]
+    args += ["--initial-action", "1", "--action-margin", "0.05", "--eval-every", "0"]
+    assert main([*args, "--no-progress", "--out", str(tmp_path / "runs")]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    config = read_run_config(run)
+    assert (config.env_backend, config.n_envs, config.train_days) == ("batched", 4, 2)
+    assert (config.initial_action, config.action_margin) == (1.0, 0.05)
+    assert ALGO_CLASSES["ppo"].load(run / "model.zip").num_timesteps == 64
+
+
 # ------------------------------------------------------------------------------- wrappers
 def test_training_days_never_draw_held_out_days(env: PowerTripEnv) -> None:
     wrapped = TrainingDays(env)
