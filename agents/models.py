@@ -56,10 +56,11 @@ def build_model(
 
 
 def set_initial_action(model: BaseAlgorithm, value: float) -> None:
-    """Make the fresh policy's deterministic action about ``value`` (in [-1, 1]) everywhere.
+    """Make the fresh policy's deterministic action about ``value`` everywhere.
 
-    The output layer's bias is set to ``value`` (PPO's Gaussian mean; SB3 initialises that
-    layer's weights with gain 0.01, so the mean is the bias) or to ``atanh(value)`` with its
+    The output layer's bias is set to ``value`` (PPO's Gaussian mean, which may lie past the
+    action range; SB3 initialises that layer's weights with gain 0.01, so the mean is the
+    bias) or to ``atanh(value)`` with its
     weights scaled down 100x (SAC's and TD3's tanh-squashed outputs; ``value`` is capped at
     +-0.995 there, which ``action_margin`` maps onto the bound). Target networks follow.
     """

@@ -6,8 +6,8 @@ For each weight w of the sweep (1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (
    (``agents/batched.py``: 32 copies of the feeder solved at once with the exact reduced
    network model, on the training days 0..63), 2,000,000 env steps, the shipped
    ``agents/hyperparams/ppo_batched.yaml`` (gamma 0.9); weights with w2 >= 0.75 start from no
-   control with an action margin of 0.05, so that "never curtail" stays exactly reachable
-   (``--no-control-start-w2``, ``--no-control-margin``);
+   control, PPO's Gaussian mean at 2 (past the range, so that "never curtail" holds exactly
+   where the reward hardly depends on it; ``--no-control-start-w2``, ``--no-control-action``);
 2. run it, NSGA-II with weighted-sum selection at w (population 100, 100 generations,
    ``baselines/nsga2.py``) and no control on the same held-out days (day seeds
    ``EVAL_DAY_BASE + k``, never seen in training) in the day simulator of the OpenDSS env,
@@ -95,10 +95,13 @@ class BenchArgs:
     action_margin: float = 0.0
     """Policy range past the env's [0, 1] (``TrainConfig.action_margin``) of the weights that
     do not start from no control."""
-    no_control_margin: float = 0.05
-    """Action margin of the weights that start from no control: their optimum is mostly at
-    the bounds (no curtailment), which the policy then keeps exactly while its mean drifts by
-    up to 10 % of the range."""
+    no_control_action: float = 2.0
+    """Initial action (PPO's Gaussian mean, ``TrainConfig.initial_action``) of the weights
+    that start from no control: past the range, so that the policy stays exactly at the
+    bounds (no curtailment) where the reward hardly depends on the action (dawn, dusk) and a
+    mean started at 1.0 drifts off them; about 5 % of explored actions still fall below."""
+    no_control_margin: float = 0.0
+    """Action margin of the weights that start from no control."""
     no_control_start_w2: float = 0.75
     """Weights whose curtailment weight w2 is at least this start training from no control
     (``TrainConfig.initial_action = 1``: PV never curtailed, EVs charged at their request),
@@ -276,7 +279,7 @@ def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> T
         n_envs=args.n_envs,
         env_backend=args.backend,
         action_margin=args.no_control_margin if from_no_control else args.action_margin,
-        initial_action=1.0 if from_no_control else None,
+        initial_action=args.no_control_action if from_no_control else None,
         train_days=args.train_days,
         checkpoint_every=every,
         eval_every=every,
@@ -430,6 +433,12 @@ def main() -> None:
     )
     parser.add_argument("--action-margin", type=float, default=BenchArgs.action_margin)
     parser.add_argument(
+        "--no-control-action",
+        type=float,
+        default=BenchArgs.no_control_action,
+        help="initial action of the weights that start from no control (PPO: may exceed 1)",
+    )
+    parser.add_argument(
         "--no-control-margin",
         type=float,
         default=BenchArgs.no_control_margin,
@@ -471,6 +480,7 @@ def main() -> None:
         n_envs=ns.n_envs,
         train_days=ns.train_days or None,
         action_margin=ns.action_margin,
+        no_control_action=ns.no_control_action,
         no_control_margin=ns.no_control_margin,
         no_control_start_w2=ns.no_control_start_w2,
         hyperparams=ns.hyperparams,

@@ -513,6 +513,7 @@ def test_batched_backend_trains_and_the_agent_runs_on_opendss(
         ({"env_backend": "gpu"}, "env_backend"),
         ({"action_margin": -0.1}, "action_margin"),
         ({"action_margin": 0.9}, "action_margin"),
+        ({"initial_action": 3.5}, "initial_action"),
     ],
 )
 def test_bad_backend_config_names_the_field(changes: dict[str, object], field: str) -> None:
@@ -603,6 +604,22 @@ def test_benchmark_trains_on_the_batched_env_and_starts_curtailment_weights_at_n
     assert all(c.eval_days[0] >= EVAL_DAY_BASE + 2 for c in configs.values())  # not a test day
     for w, c in configs.items():
         starts = w[1] >= args.no_control_start_w2
-        assert c.initial_action == (1.0 if starts else None)
+        assert c.initial_action == (args.no_control_action if starts else None)
         assert c.action_margin == (args.no_control_margin if starts else args.action_margin)
-    assert configs[(0.0, 1.0)].initial_action == 1.0
+    assert configs[(0.0, 1.0)].initial_action == 2.0
+
+
+def test_ppo_initial_action_past_the_range_is_exactly_no_control(
+    tmp_path: Path, env: PowerTripEnv
+) -> None:
+    from agents.models import build_model
+
+    config = tiny_config("ppo", tmp_path, env_backend="batched", n_envs=2, initial_action=2.0)
+    venv = make_vec_env(config)
+    try:
+        model = build_model(config, venv)
+    finally:
+        venv.close()
+    controller = AgentController.from_model(model, None, config, env=env)
+    obs = np.random.default_rng(1).uniform(-1, 1, (8, 44)).astype(np.float32)
+    np.testing.assert_array_equal(controller.act_batch(obs), 1.0)
