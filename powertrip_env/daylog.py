@@ -196,7 +196,7 @@ class DayLog:
         out.update(
             v_min_pu=float(v_min),
             v_max_pu=float(v_max),
-            voltage_drop_pu=float(v_ref - v_min),
+            voltage_drop_pu=float(metrics.voltage_drop(v_pu, v_ref, v_min=v_min)),
             n_outside_uk_statutory=int(n_uk),
             n_outside_en50160=int(n_en),
             pv_available_kw=float(available.sum()),
@@ -239,7 +239,7 @@ class DayLog:
         cols |= {
             "v_min_pu": v_min,
             "v_max_pu": v_max,
-            "voltage_drop_pu": v_ref - v_min,
+            "voltage_drop_pu": metrics.voltage_drop(v_pu, v_ref, v_min=v_min),
             "n_outside_uk_statutory": n_uk,
             "n_outside_en50160": n_en,
             "pv_available_kw": available.sum(axis=1),

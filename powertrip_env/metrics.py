@@ -243,7 +243,9 @@ def voltage_extremes(v_pu: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     return np.asarray(v.min(axis=-1)), np.asarray(v.max(axis=-1))
 
 
-def voltage_drop(v_pu: npt.ArrayLike, v_ref_pu: npt.ArrayLike = 1.0) -> FloatArray:
+def voltage_drop(
+    v_pu: npt.ArrayLike, v_ref_pu: npt.ArrayLike = 1.0, *, v_min: npt.ArrayLike | None = None
+) -> FloatArray:
     """Voltage drop ``v_ref - min(v_pu)`` over the last axis, in pu.
 
     With the default ``v_ref_pu = 1`` this is DESIGN.md's ``1 - Vmin``; the simulator passes
@@ -253,12 +255,15 @@ def voltage_drop(v_pu: npt.ArrayLike, v_ref_pu: npt.ArrayLike = 1.0) -> FloatArr
     Args:
         v_pu: voltage magnitudes, shape ``(..., n)`` with ``n >= 1``, pu.
         v_ref_pu: reference voltage, broadcastable to ``(...)``, pu.
+        v_min: ``min(v_pu)`` over the last axis when the caller has it (e.g. from
+            :func:`voltage_extremes`), which spares the pass over ``v_pu``.
 
     Returns:
         Shape ``(...)``, pu (negative = every bus above the reference).
     """
-    v_min, _ = voltage_extremes(v_pu)
-    return np.asarray(np.asarray(v_ref_pu, dtype=float) - v_min)
+    if v_min is None:
+        v_min, _ = voltage_extremes(v_pu)
+    return np.asarray(np.asarray(v_ref_pu, dtype=float) - np.asarray(v_min, dtype=float))
 
 
 def _count_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:

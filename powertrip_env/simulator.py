@@ -79,7 +79,8 @@ class StepResult(NamedTuple):
 def unbalance_at_cp_buses(grid: GridState | CPBusReading, index: str) -> list[float]:
     """The unbalance index that drives f1 (``pui``, ``vuf`` or ``power``) at each CP bus, %.
 
-    One step's values as Python floats (the env's hot path), equal to :func:`unbalance_index`.
+    One step's values as Python floats (the env's hot path), equal to those of
+    :func:`metrics.pui`, :func:`metrics.vuf` and :func:`metrics.power_unbalance`.
     """
     if index == "pui":
         return metrics.pui_of_buses(np.abs(grid.v_cp_bus))
@@ -87,15 +88,6 @@ def unbalance_at_cp_buses(grid: GridState | CPBusReading, index: str) -> list[fl
         return metrics.vuf_of_buses(grid.v_cp_bus)
     assert grid.p_phase_cp_bus_kw is not None, "the power index needs the CP-bus phase powers"
     return metrics.power_unbalance_of_buses(grid.p_phase_cp_bus_kw)
-
-
-def unbalance_index(index: str, v_cp_bus: np.ndarray, p_phase_kw: np.ndarray) -> np.ndarray:
-    """(..., n_cp) unbalance ``index`` from CP-bus phasors (..., n_cp, 3), V, or powers, kW."""
-    if index == "pui":
-        return metrics.pui(np.abs(v_cp_bus))
-    if index == "vuf":
-        return metrics.vuf(v_cp_bus)
-    return metrics.power_unbalance(p_phase_kw)
 
 
 class FeederSimulator:
@@ -245,14 +237,7 @@ class FeederSimulator:
         :meth:`clip` for a float array the caller built inside :meth:`bounds` (the env's
         action mapping does).
         """
-        if self.done:
-            raise PowerFlowError("the day is over; call reset() before stepping again")
-        t = self.t
-        if checked:
-            self.bounds()  # the request recorded below is the step's upper bound
-            x = x_kw
-        else:
-            x = self.clip(x_kw)
+        t, x = self.t, self._setpoints(x_kw, checked)
         p = self.profiles
         grid = self.engine.solve(p.load_p_kw[t], p.load_q_kvar[t], x[: self.n_cp], x[self.n_cp :])
         request = self._bounds[1][: self.n_cp]
@@ -269,14 +254,7 @@ class FeederSimulator:
         :class:`SimState`'s ``previous`` is the returned reading. ``checked`` as in
         :meth:`step`.
         """
-        if self.done:
-            raise PowerFlowError("the day is over; call reset() before stepping again")
-        t = self.t
-        if checked:
-            self.bounds()
-            x = x_kw
-        else:
-            x = self.clip(x_kw)
+        t, x = self.t, self._setpoints(x_kw, checked)
         p = self.profiles
         engine = self.engine
         engine.set_powers(p.load_p_kw[t], p.load_q_kvar[t], x[: self.n_cp], x[self.n_cp :])
@@ -284,20 +262,21 @@ class FeederSimulator:
         self._book(t, x, reading)
         return reading
 
+    def _setpoints(self, x_kw: np.ndarray, checked: bool) -> np.ndarray:
+        """The current step's setpoints: ``x_kw`` clipped (or as given when ``checked``)."""
+        if self.done:
+            raise PowerFlowError("the day is over; call reset() before stepping again")
+        if not checked:
+            return self.clip(x_kw)
+        self.bounds()  # the step's bounds are cached: its request is recorded
+        return x_kw
+
     def _book(self, t: int, x: np.ndarray, grid: GridState | CPBusReading) -> None:
         """Book the EV energy of step ``t`` at setpoints ``x`` and move to the next step."""
         self.ev.deliver(t, x[: self.n_cp])
         self.last_grid = grid
         self.t += 1
         self._bounds_t = -1
-
-    def step_objectives(self, t: int) -> tuple[float, float]:
-        """(f1, f2) of an already simulated step ``t`` (DESIGN.md §6), without other metrics."""
-        log = self.log
-        x = log.x_kw[t]
-        f2 = float(metrics.f_curtailment(log.available_kw[t], x[self.n_cp :]))
-        index = unbalance_index(self.unbalance_index, log.v_cp_bus[t], log.p_phase_cp_bus_kw[t])
-        return float(metrics.f_unbalance(index)), f2
 
     def step_metrics(self, t: int) -> dict[str, Any]:
         """Every DESIGN.md §7 metric of an already simulated step ``t``."""

@@ -427,7 +427,11 @@ class OpenDSSEngine:
 
     def node_voltages(self) -> np.ndarray:
         """(n_nodes,) phase-to-neutral magnitudes of the LV nodes, pu of :attr:`base_v`."""
-        v_pu = np.abs(self.all_voltages()[self._lv_index])
+        return self._lv_pu(self.all_voltages())
+
+    def _lv_pu(self, volts: np.ndarray) -> np.ndarray:
+        """LV node magnitudes in pu of their bases from all node phasors ``volts``."""
+        v_pu = np.abs(volts[self._lv_index])
         v_pu *= self._inv_base_v
         return v_pu
 
@@ -516,8 +520,6 @@ class OpenDSSEngine:
                 source_kw=math.nan,
             )
         volts = self.all_voltages()
-        v_pu = np.abs(volts[self._lv_index])
-        v_pu *= self._inv_base_v
         cp_kw = self._load_p[self._n_load :].copy()
         pv_kw = self._pv_p.copy()
         p_total, q_total = self.dss.Circuit.TotalPower()[:2]
@@ -531,7 +533,7 @@ class OpenDSSEngine:
         return GridState(
             converged=True,
             error=None,
-            v_pu=v_pu,
+            v_pu=self._lv_pu(volts),
             v_cp_bus=self.cp_bus_phasors(volts),
             cp_kw=cp_kw,
             pv_kw=pv_kw,
