@@ -154,11 +154,15 @@ def _agent_task(
     from agents.policy import AgentController
     from baselines.no_control import NoControl
     from powertrip_env.env import PowerTripEnv
+    from powertrip_env.simulator import Controller
 
     torch.set_num_threads(1)
     env = PowerTripEnv()
     try:
-        controllers = {"agent": AgentController(run_dir, env=env), "no control": NoControl()}
+        controllers: dict[str, Controller] = {
+            "agent": AgentController(run_dir, env=env),
+            "no control": NoControl(),
+        }
         days_frame = evaluate_days(controllers, env, days, weights, steps=steps).days
     finally:
         env.close()
@@ -311,16 +315,13 @@ def run(args: BenchArgs) -> dict[str, Any]:
     bench_dir = out / f"benchmark-agents__{time.strftime('%Y%m%dT%H%M%S')}"
     bench_dir.mkdir(parents=True, exist_ok=True)
     days = tuple(EVAL_DAY_BASE + k for k in range(args.days))
-    weights = [tuple(float(x) for x in w) for w in DEFAULT_SWEEP_WEIGHTS]
+    weights = [(float(w1), float(w2)) for w1, w2 in DEFAULT_SWEEP_WEIGHTS]
     with_nsga2 = _nsga2_available()
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
-        trainings = {
-            w: pool.submit(_train_task, _train_config(args, w, out))  # type: ignore[arg-type]
-            for w in weights
-        }
-        nsga: dict[tuple[float, ...], list[Future[dict[str, Any]]]] = {}
+        trainings = {w: pool.submit(_train_task, _train_config(args, w, out)) for w in weights}
+        nsga: dict[tuple[float, float], list[Future[dict[str, Any]]]] = {}
         if with_nsga2:
             for w in weights:
                 nsga[w] = [
@@ -368,7 +369,7 @@ def run(args: BenchArgs) -> dict[str, Any]:
     return results
 
 
-def _mean(rows: list[dict[str, Any]], w: tuple[float, ...], controller: str, key: str) -> float:
+def _mean(rows: list[dict[str, Any]], w: tuple[float, float], controller: str, key: str) -> float:
     values = [
         r[key] for r in rows if (r["w1"], r["w2"]) == tuple(w) and r["controller"] == controller
     ]
@@ -382,7 +383,7 @@ def _ratio(agent: float, nsga: float) -> float:
     return 1.0 if agent <= 1e-12 else float("inf")
 
 
-def _table(rows: list[dict[str, Any]], weights: list[tuple[float, ...]], with_nsga2: bool) -> str:
+def _table(rows: list[dict[str, Any]], weights: list[tuple[float, float]], with_nsga2: bool) -> str:
     head = "| w (f1, f2) | agent cost | NSGA-II cost | agent / NSGA-II | no control cost |"
     head += " agent ms/step | NSGA-II s/step | speed-up |"
     lines = [head, "|---|---|---|---|---|---|---|---|"]

@@ -44,7 +44,7 @@ class _Trivial(Problem):
     def __init__(self, n_var: int) -> None:
         super().__init__(n_var=n_var, n_obj=2, xl=0.0, xu=1.0)
 
-    def _evaluate(self, x, out, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _evaluate(self, x, out, *args, **kwargs):
         out["F"] = np.column_stack([x.sum(axis=1), (1.0 - x).sum(axis=1)])
 
 

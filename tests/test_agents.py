@@ -105,8 +105,11 @@ def test_fast_actor_matches_sb3_predict(algo: str, tmp_path: Path) -> None:
     config = tiny_config(algo, tmp_path)
     venv = make_vec_env(config)
     try:
-        model = ALGO_CLASSES[algo]("MlpPolicy", venv, seed=1, device="cpu")
-        obs = np.random.default_rng(0).normal(size=(7, venv.observation_space.shape[0]))
+        # ALGO_CLASSES is typed by the base class, whose constructor also takes learning_rate.
+        model = ALGO_CLASSES[algo]("MlpPolicy", venv, seed=1, device="cpu")  # type: ignore[call-arg]
+        n_obs = venv.observation_space.shape
+        assert n_obs is not None
+        obs = np.random.default_rng(0).normal(size=(7, n_obs[0]))
         obs = obs.astype(np.float32)
         expected, _ = model.predict(obs, deterministic=True)
         with torch.inference_mode():
@@ -448,7 +451,7 @@ def test_batched_training_env_draws_training_days_and_scalarises() -> None:
         assert obs.shape == (3, 44) and all(0 <= d < 4 for d in days)
         action = np.ones((3, 15), dtype=np.float32)
         for step in range(5):
-            obs, reward, done, infos = venv.step(action)
+            _, reward, done, infos = venv.step(action)
             for k in range(3):
                 vec = infos[k]["vector_reward"]
                 assert reward[k] == pytest.approx(0.25 * vec[0] + 0.75 * vec[1], rel=1e-6)

@@ -12,7 +12,7 @@ from experiments.cli import main
 
 
 @pytest.mark.slow
-def test_simulate_writes_the_run_folder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_simulate_writes_the_run_folder(tmp_path: Path, capsys) -> None:
     assert main(["simulate", "--steps", "24", "--out", str(tmp_path), "--no-progress"]) == 0
     (run,) = tmp_path.iterdir()
     config = json.loads((run / "config.json").read_text())
@@ -25,7 +25,7 @@ def test_simulate_writes_the_run_folder(tmp_path: Path, capsys) -> None:  # type
     assert "pv_usage_efficiency" in capsys.readouterr().out
 
 
-def test_bad_scenario_is_a_clean_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_bad_scenario_is_a_clean_error(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "profiles: {resolution_min: 7}\n"
@@ -35,7 +35,7 @@ def test_bad_scenario_is_a_clean_error(tmp_path: Path, capsys) -> None:  # type:
     assert "resolution_min" in capsys.readouterr().err
 
 
-def test_buses_lists_the_feeder(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_buses_lists_the_feeder(capsys) -> None:
     assert main(["buses"]) == 0
     out = capsys.readouterr().out
     assert "906 LV buses" in out and "LOAD53" in out.upper()

@@ -15,7 +15,7 @@ from powertrip_env.grid.feeder import Feeder, feeder_from_master
 TAN_PHI = np.tan(np.arccos(0.95))
 
 
-def _snapshot_566(engine: OpenDSSEngine):  # type: ignore[no-untyped-def]
+def _snapshot_566(engine: OpenDSSEngine):
     """pandapower's On_Peak_566 network (Q recomputed from PF 0.95) and its load kW."""
     pn = pytest.importorskip("pandapower.networks")
     net = pn.ieee_european_lv_asymmetric("on_peak_566")
@@ -32,7 +32,7 @@ def _snapshot_566(engine: OpenDSSEngine):  # type: ignore[no-untyped-def]
     return net, p_kw
 
 
-def _max_load_bus_error(engine: OpenDSSEngine, v_pu: np.ndarray, net) -> float:  # type: ignore[no-untyped-def]
+def _max_load_bus_error(engine: OpenDSSEngine, v_pu: np.ndarray, net) -> float:
     position = {n: k for k, n in enumerate(engine.node_names)}
     bus_index = {str(name): idx for idx, name in net.bus["name"].items()}
     errors = []
@@ -125,19 +125,19 @@ def test_unknown_bus_names_it_and_says_how_to_list(feeder: Feeder) -> None:
         OpenDSSEngine(feeder, bad)
 
 
-def test_missing_master_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_master_file(tmp_path) -> None:
     with pytest.raises(FeederError, match="does not exist"):
         feeder_from_master(tmp_path / "nope.dss")
 
 
-def test_unparseable_line_is_a_feeder_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unparseable_line_is_a_feeder_error(tmp_path) -> None:
     master = tmp_path / "master.dss"
     master.write_text("New Circuit.x basekv=0.4\nNew Lyne.bad Bus1=a Bus2=b\n")
     with pytest.raises(FeederError, match="Lyne"):
         OpenDSSEngine(feeder_from_master(master))
 
 
-def test_any_master_file_compiles(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_any_master_file_compiles(tmp_path) -> None:
     master = tmp_path / "tiny.dss"
     master.write_text(
         "Clear\nNew Circuit.tiny BasekV=0.416 pu=1.0 Bus1=src\n"

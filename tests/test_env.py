@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from collections.abc import Iterator
 
 import gymnasium as gym
 import mo_gymnasium as mo
@@ -17,7 +18,7 @@ from powertrip_env.env import PowerTripEnv
 
 
 @pytest.fixture(scope="module")
-def env() -> PowerTripEnv:
+def env() -> Iterator[PowerTripEnv]:
     e = PowerTripEnv(day_seed=7)
     yield e
     e.close()
@@ -43,6 +44,7 @@ def test_make_without_checker_warnings() -> None:
             e = make("powertrip/PowerTrip-v0", day_seed=3)
             e.reset(seed=0)
             _, r, *_ = e.step(e.action_space.sample())
+            assert isinstance(r, np.ndarray)
             assert r.shape == (2,) and r.dtype == np.float32
             e.close()
 
@@ -178,6 +180,7 @@ def test_power_flow_failure_ends_episode_cleanly() -> None:
 
 def test_seed_formulation_is_registered() -> None:
     e = gym.make("powertrip/PowerTripSeed-v0", day_seed=1)
+    assert isinstance(e.unwrapped, PowerTripEnv)
     assert e.unwrapped.config.ev.energy_guarantee is False
     e.close()
 
@@ -186,7 +189,8 @@ def test_vector_envs() -> None:
     from mo_gymnasium.wrappers.vector import MOSyncVectorEnv
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    venv = MOSyncVectorEnv([lambda: PowerTripEnv(day_seed=1) for _ in range(2)])
+    # MO-Gymnasium annotates env_fns as an Iterator; any iterable of callables works.
+    venv = MOSyncVectorEnv([lambda: PowerTripEnv(day_seed=1) for _ in range(2)])  # type: ignore[arg-type]
     obs, _ = venv.reset(seed=0)
     obs, rew, *_ = venv.step(venv.action_space.sample())
     assert obs.shape == (2, 44) and rew.shape == (2, 2)
@@ -224,7 +228,7 @@ def test_info_metrics_equal_the_day_log() -> None:
         assert frame["n_outside_uk_statutory"].max() > 0
         for t, info in enumerate(infos):
             for key, value in frame.iloc[t].items():
-                assert info[key] == pytest.approx(value, rel=1e-12, abs=1e-12), (t, key)
+                assert info[str(key)] == pytest.approx(value, rel=1e-12, abs=1e-12), (t, key)
     finally:
         env.close()
 

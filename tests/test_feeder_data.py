@@ -14,7 +14,7 @@ pytest.importorskip("pandapower")
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "generate_ieee_lv.py"
 
 
-def _generator():  # type: ignore[no-untyped-def]
+def _generator():
     spec = importlib.util.spec_from_file_location("generate_ieee_lv", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

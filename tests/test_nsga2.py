@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,12 +22,12 @@ MIDDAY = 140  # 11:40: EVs plugged in and PV available on the default day, seed 
 
 
 @pytest.fixture(scope="module")
-def scenario():  # type: ignore[no-untyped-def]
+def scenario():
     return build_scenario(load_scenario_config(), 0, n_loads=55)
 
 
 @pytest.fixture(scope="module")
-def midday(scenario):  # type: ignore[no-untyped-def]
+def midday(scenario):
     """A simulator advanced (under no control) to a step where both objectives matter."""
     sim = FeederSimulator(scenario)
     sim.reset()
@@ -38,7 +39,7 @@ def midday(scenario):  # type: ignore[no-untyped-def]
     sim.close()
 
 
-def _front(sim, state, **kw):  # type: ignore[no-untyped-def]
+def _front(sim, state, **kw):
     return NSGA2Controller(sim, NSGA2Config(**kw), refs=(10.0, 50.0)).front(state)
 
 
@@ -52,12 +53,12 @@ def _front(sim, state, **kw):  # type: ignore[no-untyped-def]
         ({"selection": "best"}, "selection"),
     ],
 )
-def test_bad_settings_raise_config_error(kwargs, field) -> None:  # type: ignore[no-untyped-def]
+def test_bad_settings_raise_config_error(kwargs, field) -> None:
     with pytest.raises(ConfigError, match=field):
         NSGA2Config(**kwargs)
 
 
-def test_front_is_non_dominated_inside_bounds_with_zero_curtailment_end(midday) -> None:  # type: ignore[no-untyped-def]
+def test_front_is_non_dominated_inside_bounds_with_zero_curtailment_end(midday) -> None:
     sim, state = midday
     front = _front(sim, state, pop_size=40, n_gen=30)
     f = front.f_reduced
@@ -72,7 +73,7 @@ def test_front_is_non_dominated_inside_bounds_with_zero_curtailment_end(midday) 
     assert 0 <= front.chosen < len(f) and np.ptp(f[:, 0]) > 0 and np.ptp(f[:, 1]) > 0
 
 
-def test_one_seed_one_front(midday) -> None:  # type: ignore[no-untyped-def]
+def test_one_seed_one_front(midday) -> None:
     sim, state = midday
     a = _front(sim, state, pop_size=20, n_gen=10, seed=3)
     b = _front(sim, state, pop_size=20, n_gen=10, seed=3)
@@ -81,7 +82,7 @@ def test_one_seed_one_front(midday) -> None:  # type: ignore[no-untyped-def]
     assert a.x_kw.shape != c.x_kw.shape or not np.array_equal(a.x_kw, c.x_kw)
 
 
-def test_reduced_model_agrees_with_opendss_on_the_front(scenario, midday) -> None:  # type: ignore[no-untyped-def]
+def test_reduced_model_agrees_with_opendss_on_the_front(scenario, midday) -> None:
     sim, state = midday
     front = _front(sim, state, pop_size=20, n_gen=10)
     reduced = NSGA2Controller(sim, NSGA2Config(pop_size=4, n_gen=1), refs=(1, 1)).objectives
@@ -110,7 +111,7 @@ def test_selection_rules() -> None:
 
 
 @pytest.mark.slow
-def test_compromise_lowers_unbalance_over_the_default_day(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_compromise_lowers_unbalance_over_the_default_day(scenario) -> None:
     with FeederSimulator(scenario) as sim:
         baseline = sim.run(NoControl()).summary()
         controller = NSGA2Controller(sim, NSGA2Config(pop_size=16, n_gen=8))
@@ -124,7 +125,7 @@ def test_compromise_lowers_unbalance_over_the_default_day(scenario) -> None:  # 
 
 
 @pytest.mark.slow
-def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, monkeypatch) -> None:
     from experiments.optimize import OptimizeArgs, optimize
 
     args = OptimizeArgs(pop_size=8, n_gen=3, steps=MIDDAY + 6, progress=False)
@@ -133,7 +134,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, monkey
     calls = {"n": 0}
     original = NSGA2Controller.act
 
-    def flaky(self, state):  # type: ignore[no-untyped-def]
+    def flaky(self, state):
         calls["n"] += 1
         if calls["n"] == MIDDAY + 2:
             raise KeyboardInterrupt("simulated interruption")
@@ -161,7 +162,12 @@ def test_front_pool_gives_the_sequential_day(tmp_path: Path) -> None:
     scenario_yaml = tmp_path / "seed.yaml"
     text = (Path(__file__).parents[1] / "powertrip_env/scenarios/default.yaml").read_text()
     scenario_yaml.write_text(text.replace("energy_guarantee: true", "energy_guarantee: false"))
-    common = {"scenario": str(scenario_yaml), "pop_size": 8, "n_gen": 3, "progress": False}
+    common: dict[str, Any] = {
+        "scenario": str(scenario_yaml),
+        "pop_size": 8,
+        "n_gen": 3,
+        "progress": False,
+    }
     one = optimize(OptimizeArgs(**common, steps=MIDDAY + 4, out=str(tmp_path / "one")))
     two = optimize(OptimizeArgs(**common, steps=MIDDAY + 4, out=str(tmp_path / "two"), workers=2))
     for name in ("results.parquet", "fronts.parquet"):

@@ -155,7 +155,7 @@ def test_shape_errors_name_the_shape_expected(
     }
     args[argument] = np.zeros(shape)
     with pytest.raises(ValueError, match=rf"{argument} has shape .*expected.*{expected}"):
-        net.solve(**args)
+        net.solve(**args)  # type: ignore[arg-type]
 
 
 def test_batch_sizes_must_agree(net: ReducedNetwork) -> None:

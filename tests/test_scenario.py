@@ -23,7 +23,7 @@ from powertrip_env.simulator import FeederSimulator
 
 
 @pytest.fixture(scope="module")
-def default_day():  # type: ignore[no-untyped-def]
+def default_day():
     scenario = build_scenario(load_scenario_config(), 0, n_loads=55)
     with FeederSimulator(scenario) as sim:
         yield scenario, sim.run(NoControl())
@@ -52,7 +52,7 @@ def test_default_scenario_matches_the_brief() -> None:
         (lambda d: d["devices"]["cps"][0].update(phase=4), "devices.cps[0]"),
     ],
 )
-def test_bad_config_names_the_field(edit, field) -> None:  # type: ignore[no-untyped-def]
+def test_bad_config_names_the_field(edit, field) -> None:
     data = _default_dict()
     edit(data)
     with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
@@ -90,7 +90,7 @@ def test_one_seed_one_day_and_seeds_differ() -> None:
 
 
 @pytest.mark.slow
-def test_no_control_day_converges_and_serves_every_ev(default_day) -> None:  # type: ignore[no-untyped-def]
+def test_no_control_day_converges_and_serves_every_ev(default_day) -> None:
     _, result = default_day
     steps = result.steps
     assert len(steps) == 288 and steps["converged"].all()
@@ -103,7 +103,7 @@ def test_no_control_day_converges_and_serves_every_ev(default_day) -> None:  # t
 
 
 @pytest.mark.slow
-def test_unbalance_rises_while_evs_charge(default_day) -> None:  # type: ignore[no-untyped-def]
+def test_unbalance_rises_while_evs_charge(default_day) -> None:
     scenario, result = default_day
     steps = result.steps
     first_arrival = min(s.start for s in scenario.sessions)
@@ -113,7 +113,7 @@ def test_unbalance_rises_while_evs_charge(default_day) -> None:  # type: ignore[
         assert charging > before, spec.name
 
 
-def test_energy_guarantee_bounds(default_day) -> None:  # type: ignore[no-untyped-def]
+def test_energy_guarantee_bounds(default_day) -> None:
     scenario, _ = default_day
     with FeederSimulator(scenario) as sim:
         for t in range(sim.n_steps):
@@ -122,14 +122,14 @@ def test_energy_guarantee_bounds(default_day) -> None:  # type: ignore[no-untype
 
         # Charging at the guaranteed minimum only still delivers every session in full.
         class Minimum:
-            def act(self, state):  # type: ignore[no-untyped-def]
+            def act(self, state):
                 return state.lower_kw
 
         result = sim.run(Minimum())
     np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6)
 
 
-def test_seed_formulation_owes_nothing(default_day) -> None:  # type: ignore[no-untyped-def]
+def test_seed_formulation_owes_nothing(default_day) -> None:
     scenario, _ = default_day
     cfg = scenario.config
     seed_cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=False))
@@ -138,7 +138,7 @@ def test_seed_formulation_owes_nothing(default_day) -> None:  # type: ignore[no-
         assert all(np.all(sim.bounds(t)[0] == 0) for t in range(sim.n_steps))
 
 
-def test_nan_setpoints_raise(default_day) -> None:  # type: ignore[no-untyped-def]
+def test_nan_setpoints_raise(default_day) -> None:
     scenario, _ = default_day
     with FeederSimulator(scenario) as sim:
         with pytest.raises(ValueError, match="finite"):
@@ -164,5 +164,5 @@ def test_a_day_result_survives_the_next_run() -> None:
 class UpperHalf:
     """Half of every upper bound: a day unlike no control's."""
 
-    def act(self, state):  # type: ignore[no-untyped-def]
+    def act(self, state):
         return 0.5 * state.upper_kw

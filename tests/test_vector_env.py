@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,8 +85,8 @@ def test_lockstep_with_power_trip_envs_through_day_end_and_autoreset(
     n = 2
     cfg = replace(load_scenario_config(), objective=ObjectiveConfig(unbalance_index=index))
     batched = BatchedPowerTripEnv(n, config=cfg, energy_guarantee=energy_guarantee)
-    single = MOSyncVectorEnv(
-        [lambda: PowerTripEnv(config=cfg, energy_guarantee=energy_guarantee) for _ in range(n)]
+    single = MOSyncVectorEnv(  # MO-Gymnasium annotates env_fns as an Iterator
+        [lambda: PowerTripEnv(config=cfg, energy_guarantee=energy_guarantee) for _ in range(n)]  # type: ignore[arg-type]
     )
     try:
         ob, ib = batched.reset(seed=5)
@@ -205,7 +206,7 @@ def test_power_flow_failure_terminates_only_that_copy(
     venv.reset(seed=0)
     solve = venv.net.solve
 
-    def copy_1_fails(*args: np.ndarray, **kwargs: float) -> ReducedSolution:
+    def copy_1_fails(*args: Any, **kwargs: Any) -> ReducedSolution:
         sol = solve(*args, **kwargs)
         converged, volts = sol.converged.copy(), sol.volts.copy()
         converged[1], volts[1] = False, np.nan
