@@ -1,11 +1,26 @@
-# PowerTrip: one-command reproduction (see experiments/benchmark_reproduce.py).
+# PowerTrip: checks and one-command reproduction (see experiments/benchmark_reproduce.py).
+#   make check             what CI runs after the install: lint, format, types, then the tests
+#   make lint / types / test   one of those
 #   make reproduce         the README's figures and tables from scratch, copied into docs/figures
 #   make reproduce-quick   the same pipeline on a tiny budget (about a minute): checks it runs
 #   make benchmark         the benchmark of experiments/configs/benchmark.yaml only
-POWERTRIP ?= .venv/bin/powertrip
+VENV ?= .venv/bin
+POWERTRIP ?= $(VENV)/powertrip
 WORKERS ?= 2
 
-.PHONY: reproduce reproduce-quick benchmark
+.PHONY: check lint types test reproduce reproduce-quick benchmark
+
+check: lint types test
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+types:
+	$(VENV)/mypy
+
+test:
+	$(VENV)/python -m pytest
 
 reproduce:
 	$(POWERTRIP) reproduce --workers $(WORKERS) --update-docs --agents
