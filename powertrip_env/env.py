@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from powertrip_env import metrics
 from powertrip_env.config import ScenarioConfig, load_scenario_config
-from powertrip_env.errors import ConfigError
+from powertrip_env.errors import ConfigError, EnvClosedError
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.state import CPBusReading, GridState
 from powertrip_env.scenario import Scenario, build_scenario
@@ -95,6 +95,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         info_metrics: bool = True,
     ) -> None:
         self._init_args = (config, energy_guarantee, day_seed, info_metrics)
+        self._closed = False
         self.info_metrics = bool(info_metrics)
         cfg = config if isinstance(config, ScenarioConfig) else load_scenario_config(config)
         if energy_guarantee is not None:
@@ -189,6 +190,8 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        if self._closed:
+            raise EnvClosedError("reset() after close(): this env's engine is freed; make a new env")
         super().reset(seed=seed)
         options = options or {}
         unknown = set(options) - {"day_seed"}
@@ -217,6 +220,8 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         return state.lower_kw + a * (state.upper_kw - state.lower_kw)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
+        if self._closed:
+            raise EnvClosedError("step() after close(): this env's engine is freed; make a new env")
         sim, state = self.sim, self._state
         if sim is None or state is None:
             raise gym.error.ResetNeeded("call reset() before step()")
@@ -256,6 +261,8 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         return obs, reward, False, sim.done, info
 
     def close(self) -> None:
+        """Free the OpenDSS engine; ``reset`` and ``step`` raise :class:`EnvClosedError` after."""
+        self._closed = True
         if getattr(self, "engine", None) is not None and self.engine._dss is not None:
             self.engine.close()
         super().close()

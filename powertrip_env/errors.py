@@ -6,6 +6,8 @@ the value received and what would have been valid.
 
 from __future__ import annotations
 
+from gymnasium.error import ClosedEnvironmentError
+
 
 class PowerTripError(Exception):
     """Base class of every error PowerTrip raises on purpose."""
@@ -32,4 +34,12 @@ class UnknownBusError(FeederError, ConfigError):
 
     It is both a :class:`FeederError` (the feeder cannot take the device) and a
     :class:`ConfigError` (the scenario's placement is wrong), so either can catch it.
+    """
+
+
+class EnvClosedError(PowerTripError, ClosedEnvironmentError):
+    """An environment was used after ``close()`` freed its engine; make a new one.
+
+    Also a :class:`gymnasium.error.ClosedEnvironmentError`, which Gymnasium's own vector
+    envs raise in the same situation.
     """

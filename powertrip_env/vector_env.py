@@ -35,7 +35,7 @@ from powertrip_env.env import (
     observation_bounds,
     phase_map,
 )
-from powertrip_env.errors import ConfigError
+from powertrip_env.errors import ConfigError, EnvClosedError
 from powertrip_env.ev import EVFleetState
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.reduced import ReducedNetwork, ReducedSolution
@@ -355,6 +355,8 @@ class BatchedPowerTripEnv(VectorEnv):
         Returns:
             ``(observations, infos)``; ``infos`` has ``day_seed``, ``f1_ref`` and ``f2_ref``.
         """
+        if self.closed:
+            raise EnvClosedError("reset() after close(): make a new vector env")
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             super().reset(seed=int(seed))
         seeds = self._seed_list(seed)
@@ -383,6 +385,8 @@ class BatchedPowerTripEnv(VectorEnv):
             ValueError: ``actions`` is not (num_envs, n_cp + n_pv) or holds NaN/inf values.
             gymnasium.error.ResetNeeded: called before :meth:`reset`.
         """
+        if self.closed:
+            raise EnvClosedError("step() after close(): make a new vector env")
         if not self._started:
             raise ResetNeeded("call reset() before step()")
         a = self._validate(actions)

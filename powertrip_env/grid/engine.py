@@ -52,6 +52,7 @@ class _Batch:
         self._ptrs = ptrs[0] + start
         self.count = count
         self._props = self._property_indices(engine, class_name)
+        self._class = class_name
         self._flags = self._lib.SetterFlags_AvoidFullRecalc
 
     @staticmethod
@@ -76,6 +77,8 @@ class _Batch:
     def dispose(self) -> None:
         if self._owner is not None:
             self._lib.Batch_Dispose(self._owner)
+        if self._owner is None:  # writing through freed pointers would crash the interpreter
+            raise PowerFlowError(f"this batch of OpenDSS {self._class} objects is disposed")
             self._owner = None
 
 
@@ -477,6 +480,8 @@ class OpenDSSEngine:
         """
         if math.isnan(self._transformer_kva):
             return math.nan
+        if self._dss is None:  # the batch pointers below died with the context
+            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
         dss = self.dss
         if self._transformer_at_source:
             p_kw, q_kvar = dss.Circuit.TotalPower()[:2]
@@ -503,6 +508,8 @@ class OpenDSSEngine:
         [VMIN_PU, VMAX_PU], so they draw exactly that (:meth:`device_powers` reads them back;
         a test holds the two together). Losses follow from the power balance, which costs
         nothing, where OpenDSS's ``Circuit.Losses`` costs as much as a solve.
+        if self._dss is None:  # ``_alt`` would read a freed circuit
+            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
         """
         n_cp, n_pv = self.devices.n_cp, self.devices.n_pv
         if not converged:
