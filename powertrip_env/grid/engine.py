@@ -25,11 +25,16 @@ from powertrip_env.errors import ConfigError, FeederError, PowerFlowError, Unkno
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.feeder import Feeder
 from powertrip_env.grid.state import CPBusReading, GridState
+from powertrip_env.grid.topology import check_energised
 
 #: Loads and generators are declared constant-PQ over this band so that OpenDSS never switches
 #: them to constant impedance (DESIGN.md §3 trap); the reduced network model relies on it.
 VMIN_PU = 0.5
 VMAX_PU = 1.5
+
+#: A device node below this fraction of its base voltage after a solve is dead (cut off from
+#: the source), and the solve does not count as converged.
+DEAD_PU = 0.05
 
 CP_PREFIX = "pt_cp_"
 PV_PREFIX = "pt_pv_"
@@ -118,6 +123,9 @@ class OpenDSSEngine:
         self._dss: OpenDSSDirect | None = _default_dss.NewContext()
         self._dss.Basic.AllowChangeDir(False)
         self._compile()
+        device_buses = [(f"CP {d.name!r}", d.bus) for d in self.devices.cps]
+        device_buses += [(f"PV {d.name!r}", d.bus) for d in self.devices.pvs]
+        check_energised(self.dss, self.feeder.name, device_buses)
         self._check_devices()
         self._add_devices()
         self._index_circuit()
@@ -204,6 +212,12 @@ class OpenDSSEngine:
     def _phase_kv(self, spec: DeviceSpec) -> float:
         self.dss.Circuit.SetActiveBus(spec.bus)
         kv_base = self.dss.Bus.kVBase()
+        if kv_base >= 1.0:
+            raise UnknownBusError(
+                f"device {spec.name!r}: bus {spec.bus!r} of feeder {self.feeder.name!r} is at "
+                f"{kv_base * 3**0.5:.4g} kV; CPs and PV systems sit on LV buses (below 1 kV), "
+                "listed by `powertrip buses`"
+            )
         if not kv_base > 0.0:
             raise FeederError(
                 f"bus {spec.bus!r} of feeder {self.feeder.name!r} has no voltage base; the "
@@ -262,10 +276,36 @@ class OpenDSSEngine:
         self._cp_bus_nodes_flat = np.take_along_axis(
             self._cp_line_nodes, self._cp_line_rows, axis=1
         ).ravel()
+        self._device_nodes, self._dead_v = self._device_node_index(position, base_v)
         self._transformer_kva = self._first_transformer_kva()
         self._transformer_at_source = self._only_transformer_at_source()
         self.secondary_index = self._secondary_nodes(position)
         self._alt = dss.to_dss_python().ActiveCircuit
+
+    def _device_node_index(
+        self, position: dict[str, int], base_v: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """All-node indices of every load, CP and PV node, and the voltage below which each
+        is dead (:data:`DEAD_PU` of its base), volts."""
+        index: list[int] = []
+        devices = [*self.load_nodes, *(d.node.lower() for d in self.devices.cps)]
+        for spec in (*devices, *(d.node.lower() for d in self.devices.pvs)):
+            bus, *nodes = spec.split(".")
+            index += [position[f"{bus}.{n}"] for n in nodes or "123" if f"{bus}.{n}" in position]
+        nodes_at = np.array(sorted(set(index)), dtype=np.intp)
+        return nodes_at, DEAD_PU * base_v[nodes_at]
+
+    def _dead_device_nodes(self, volts: np.ndarray) -> str | None:
+        """Why the solution in ``volts`` is not one (device nodes at ~0 V), or None."""
+        dead = np.abs(volts[self._device_nodes]) < self._dead_v
+        if not dead.any():
+            return None
+        names = self.dss.Circuit.AllNodeNames()
+        where = [names[k] for k in self._device_nodes[dead][:5]]
+        return (
+            f"{int(dead.sum())} device node(s) at ~0 V ({', '.join(where)}...): the solution "
+            "leaves them without supply"
+        )
 
     def _upstream_line(self, bus: str) -> tuple[str, int]:
         """The element feeding ``bus`` and its terminal at the bus (1-based)."""
@@ -527,6 +567,9 @@ class OpenDSSEngine:
                 source_kw=math.nan,
             )
         volts = self.all_voltages()
+        dead = self._dead_device_nodes(volts)
+        if dead is not None:
+            return self.state(False, dead)
         cp_kw = self._load_p[self._n_load :].copy()
         pv_kw = self._pv_p.copy()
         p_total, q_total = self.dss.Circuit.TotalPower()[:2]
@@ -571,6 +614,9 @@ class OpenDSSEngine:
             nan = np.full((n_cp, 3), np.nan)
             return CPBusReading(False, error, nan.astype(complex), nan if phase_powers else None)
         volts = self.all_voltages()
+        dead = self._dead_device_nodes(volts)
+        if dead is not None:
+            return self.read_cp_buses(False, dead, phase_powers)
         p_phase = self.cp_bus_phase_powers(volts) if phase_powers else None
         return CPBusReading(True, None, volts[self._cp_bus_index], p_phase)
 
