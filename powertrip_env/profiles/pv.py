@@ -27,6 +27,7 @@ the true instants, so a site elsewhere gets the right sun at UK clock times.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -200,37 +201,65 @@ def clear_sky_index(
     return sky, k
 
 
+@functools.lru_cache(maxsize=32)
+def _sun_and_clear_sky(
+    day: dt.date, latitude_deg: float, longitude_deg: float
+) -> dict[str, NDArray[np.float64]]:
+    """Sun position and Ineichen clear sky at the day's one-minute mid-points, as arrays.
+
+    A pure function of the day and the site, and the costly part of a PV day (NREL SPA over
+    1,440 instants): cached, so that many days drawn on one date (training) pay it once.
+    """
+    times = DayGrid(1).index(day) + pd.Timedelta(seconds=30)
+    altitude = float(pvlib.location.lookup_altitude(latitude_deg, longitude_deg))
+    site = pvlib.location.Location(latitude_deg, longitude_deg, tz=TIMEZONE, altitude=altitude)
+    sun = site.get_solarposition(times)
+    sky = site.get_clearsky(times, model="ineichen", solar_position=sun)
+    columns = {
+        "apparent_zenith": sun["apparent_zenith"],
+        "azimuth": sun["azimuth"],
+        "elevation": sun["elevation"],
+        "dni": sky["dni"],
+        "ghi": sky["ghi"],
+        "dhi": sky["dhi"],
+        "dni_extra": pvlib.irradiance.get_extra_radiation(times),
+    }
+    out = {name: np.asarray(values, dtype=float) for name, values in columns.items()}
+    for array in out.values():
+        array.flags.writeable = False  # shared by every caller through the cache
+    return out
+
+
 def _clear_sky_poa(
-    times: pd.DatetimeIndex,
+    day: dt.date,
     latitude_deg: float,
     longitude_deg: float,
     tilt_deg: NDArray[np.float64],
     azimuth_deg: NDArray[np.float64],
     albedo: float,
 ) -> NDArray[np.float64]:
-    """Clear-sky plane-of-array irradiance per system, W/m2, shape ``(n_pv, len(times))``."""
-    altitude = float(pvlib.location.lookup_altitude(latitude_deg, longitude_deg))
-    site = pvlib.location.Location(latitude_deg, longitude_deg, tz=TIMEZONE, altitude=altitude)
-    sun = site.get_solarposition(times)
-    sky = site.get_clearsky(times, model="ineichen", solar_position=sun)
-    dni_extra = pvlib.irradiance.get_extra_radiation(times)
-    poa = np.empty((tilt_deg.size, len(times)))
-    for p in range(tilt_deg.size):
-        irr = pvlib.irradiance.get_total_irradiance(
-            surface_tilt=tilt_deg[p],
-            surface_azimuth=azimuth_deg[p],
-            solar_zenith=sun["apparent_zenith"],
-            solar_azimuth=sun["azimuth"],
-            dni=sky["dni"],
-            ghi=sky["ghi"],
-            dhi=sky["dhi"],
-            dni_extra=dni_extra,
-            albedo=albedo,
-            model="haydavies",
-        )
-        poa[p] = np.nan_to_num(irr["poa_global"].to_numpy(dtype=float), nan=0.0)
+    """Clear-sky plane-of-array irradiance per system, W/m2, shape ``(n_pv, 1440)``.
+
+    One Hay-Davies transposition for every system at once: the orientations are a column,
+    the sun a row, and pvlib's numpy path broadcasts them (no pandas per system).
+    """
+    sun = _sun_and_clear_sky(day, float(latitude_deg), float(longitude_deg))
+    irr = pvlib.irradiance.get_total_irradiance(
+        surface_tilt=tilt_deg[:, None],
+        surface_azimuth=azimuth_deg[:, None],
+        solar_zenith=sun["apparent_zenith"],
+        solar_azimuth=sun["azimuth"],
+        dni=sun["dni"],
+        ghi=sun["ghi"],
+        dhi=sun["dhi"],
+        dni_extra=sun["dni_extra"],
+        albedo=albedo,
+        model="haydavies",
+    )
+    shape = (tilt_deg.size, sun["ghi"].size)
+    poa = np.nan_to_num(np.broadcast_to(np.asarray(irr["poa_global"], dtype=float), shape))
     # Below the horizon the clear-sky model is zero; guard against tiny negative round-off.
-    poa[:, sun["elevation"].to_numpy() <= 0.0] = 0.0
+    poa[:, sun["elevation"] <= 0.0] = 0.0
     return np.clip(poa, 0.0, None)
 
 
@@ -295,8 +324,7 @@ def pv_available_kw(
     k = np.stack([k_feeder[s : s + MINUTES_PER_DAY] for s in starts]) if n_pv else own
     k = k * own
 
-    minute_mid = DayGrid(1).index(day) + pd.Timedelta(seconds=30)
-    poa = _clear_sky_poa(minute_mid, latitude_deg, longitude_deg, tilt, azimuth, model.albedo)
+    poa = _clear_sky_poa(day, latitude_deg, longitude_deg, tilt, azimuth, model.albedo)
     poa = poa * k
     if model.ambient_c is None:
         temp_cell: NDArray[np.float64] | float = 25.0
