@@ -93,12 +93,17 @@ def _draw(ns: argparse.Namespace) -> None:
     from experiments.feeder_drawing import draw_feeder
     from powertrip_env.config import load_scenario_config
     from powertrip_env.errors import FeederError
+    from powertrip_env.grid.layout import feeder_coords_file
 
     config = load_scenario_config(ns.scenario)
     feeder = config.feeder.build()
-    if feeder.bus_coords_csv is None:
-        raise FeederError(f"feeder {feeder.name!r} has no bus coordinates to draw it with")
-    drawing = draw_feeder(feeder.bus_coords_csv, feeder, config.devices, ns.out)
+    coords = feeder_coords_file(feeder)
+    if coords is None:
+        raise FeederError(
+            f"feeder {feeder.name!r} has no bus coordinates to draw it with (a bus,x_m,y_m CSV "
+            "or, for an ENWL feeder, XY_Position.xls in its folder)"
+        )
+    drawing = draw_feeder(coords, feeder, config.devices, ns.out)
     print(
         f"wrote {drawing.path} ({drawing.n_lines} lines, {drawing.n_cps} CPs, {drawing.n_pvs} PVs)"
     )

@@ -1,18 +1,13 @@
-"""The feeder as a graph and as a drawing: line lengths, distances from the transformer, a map.
+"""The feeder as a drawing: its lines on a map, the transformer, the CPs and the PV systems.
 
-The lines are read from the OpenDSS text that builds the feeder (``New Line.<name> Bus1=...
-Bus2=... Length=... Units=...``), either one file (``Lines.dss``, a master file that
-``Redirect``s to it) or a :class:`~powertrip_env.grid.feeder.Feeder`, whose commands are
-followed through ``Compile``/``Redirect`` (the embedded feeder) or read inline (ENWL feeders).
-No OpenDSS engine is needed: only ``powertrip_env.grid`` may import ``opendssdirect``.
+Lines, distances and coordinates come from :mod:`powertrip_env.grid.layout` (the feeder's
+OpenDSS text and its coordinate file: a ``bus,x_m,y_m`` CSV or ENWL's ``XY_Position.xls``);
+no OpenDSS engine is needed. The names re-exported here keep older imports working.
 """
 
 from __future__ import annotations
 
-import csv
-import heapq
-import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,43 +24,26 @@ from matplotlib.transforms import Bbox
 from experiments.figures import DPI, PHASE_COLOURS, PHASE_LETTERS, save_figure
 from powertrip_env.errors import FeederError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
-from powertrip_env.grid.feeder import Feeder
+from powertrip_env.grid.layout import (
+    TRANSFORMER_BUS,
+    FeederLine,
+    LineSource,
+    bus_distances_m,
+    feeder_lines,
+    node_distances_m,
+    read_bus_coords,
+)
 
-#: The transformer's LV bus in the embedded feeder and in every ENWL feeder.
-TRANSFORMER_BUS = "1"
-
-#: Metres per OpenDSS length unit.
-_METRES_PER_UNIT = {
-    "m": 1.0,
-    "km": 1000.0,
-    "cm": 0.01,
-    "mm": 0.001,
-    "ft": 0.3048,
-    "kft": 304.8,
-    "in": 0.0254,
-    "mi": 1609.344,
-}
-
-LineSource = Path | str | Feeder
-
-
-@dataclass(frozen=True)
-class FeederLine:
-    """One line of the feeder.
-
-    Attributes:
-        name: OpenDSS name (lower case).
-        bus1: sending-end bus (lower case, no node suffix).
-        bus2: receiving-end bus.
-        nodes: phase nodes the line connects (``(1, 2, 3)`` for a three-phase line).
-        length_m: length, metres.
-    """
-
-    name: str
-    bus1: str
-    bus2: str
-    nodes: tuple[int, ...]
-    length_m: float
+__all__ = [
+    "TRANSFORMER_BUS",
+    "FeederDrawing",
+    "FeederLine",
+    "bus_distances_m",
+    "draw_feeder",
+    "feeder_lines",
+    "node_distances_m",
+    "read_bus_coords",
+]
 
 
 @dataclass(frozen=True)
@@ -85,160 +63,7 @@ class FeederDrawing:
     n_pvs: int
 
 
-# --- Reading lines --------------------------------------------------------------------------
-
-
-def _logical_lines(path: Path) -> Iterator[str]:
-    """Statements of an OpenDSS file: comments stripped, ``~``/``More`` continuations joined."""
-    if not path.is_file():
-        raise FeederError(f"OpenDSS file {str(path)!r} does not exist")
-    pending = ""
-    for raw in path.read_text(encoding="utf-8-sig").splitlines():
-        text = raw.split("!", 1)[0].split("//", 1)[0].strip()
-        head = text.split(" ", 1)[0].lower()
-        if head in ("~", "more"):
-            pending = f"{pending} {text.split(' ', 1)[-1]}"
-            continue
-        if pending:
-            yield pending
-        pending = text
-    if pending:
-        yield pending
-
-
-def _line_statements(text: str, base: Path | None) -> Iterator[list[str]]:
-    """Tokens of every ``New Line.`` statement that ``text`` holds or redirects to."""
-    try:
-        tokens = shlex.split(" ".join(text.replace("=", " = ").split()).replace(" = ", "="))
-    except ValueError as err:
-        raise FeederError(f"cannot split OpenDSS statement {text!r}: {err}") from None
-    if len(tokens) < 2:
-        return
-    verb, target = tokens[0].lower(), tokens[1]
-    if verb in ("compile", "redirect"):
-        path = Path(target)
-        path = path if path.is_absolute() or base is None else base / path
-        for statement in _logical_lines(path):
-            yield from _line_statements(statement, path.parent)
-    elif verb == "new" and target.lower().startswith("line."):
-        yield tokens
-
-
-def _parse_line(tokens: list[str]) -> FeederLine:
-    props = {k.lower(): v for k, _, v in (t.partition("=") for t in tokens[2:])}
-    where = " ".join(tokens)
-    if "bus1" not in props or "bus2" not in props:
-        raise FeederError(f"{where!r}: a line needs Bus1= and Bus2=")
-    units = props.get("units", "").lower()
-    if units not in _METRES_PER_UNIT:
-        raise FeederError(
-            f"{where!r}: Units={units or '(none)'!r}; expected one of {sorted(_METRES_PER_UNIT)} "
-            "(without Units= OpenDSS takes the line code's unit, which this reader cannot know)"
-        )
-    try:
-        length_m = float(props.get("length", "nan")) * _METRES_PER_UNIT[units]
-    except ValueError:
-        length_m = float("nan")
-    if not length_m >= 0.0:
-        raise FeederError(f"{where!r}: Length={props.get('length')!r} must be a number >= 0")
-    bus1, *nodes1 = props["bus1"].lower().split(".")
-    bus2, *nodes2 = props["bus2"].lower().split(".")
-    try:
-        n_phases = int(props.get("phases", "3"))
-        nodes = tuple(int(n) for n in nodes1 or nodes2) or tuple(range(1, n_phases + 1))
-    except ValueError:
-        raise FeederError(f"{where!r}: Phases= and bus nodes must be integers") from None
-    return FeederLine(tokens[1].split(".", 1)[1].lower(), bus1, bus2, nodes, length_m)
-
-
-def feeder_lines(source: LineSource) -> tuple[FeederLine, ...]:
-    """Every line of a feeder, read from an OpenDSS file or a :class:`Feeder`'s commands.
-
-    Raises:
-        FeederError: a file does not exist, a line lacks its buses, or its length or unit
-            cannot be read (``Units=`` is required).
-    """
-    if isinstance(source, Feeder):
-        statements = (t for c in source.commands for t in _line_statements(c, None))
-    else:
-        path = Path(source).expanduser().resolve()
-        statements = (t for s in _logical_lines(path) for t in _line_statements(s, path.parent))
-    lines = tuple(_parse_line(tokens) for tokens in statements)
-    if not lines:
-        raise FeederError(f"no 'New Line.' statements found in {source!r}")
-    return lines
-
-
-# --- Distances ------------------------------------------------------------------------------
-
-
-def _shortest_paths_m(lines: tuple[FeederLine, ...], root: str) -> dict[str, float]:
-    adjacent: dict[str, list[tuple[str, float]]] = {}
-    for line in lines:
-        adjacent.setdefault(line.bus1, []).append((line.bus2, line.length_m))
-        adjacent.setdefault(line.bus2, []).append((line.bus1, line.length_m))
-    if root not in adjacent:
-        raise FeederError(f"root bus {root!r} is on no line; a few buses: {sorted(adjacent)[:5]}")
-    distance = {root: 0.0}
-    queue = [(0.0, root)]
-    while queue:
-        d, bus = heapq.heappop(queue)
-        if d > distance[bus]:
-            continue
-        for other, length_m in adjacent[bus]:
-            if d + length_m < distance.get(other, np.inf):
-                distance[other] = d + length_m
-                heapq.heappush(queue, (d + length_m, other))
-    return distance
-
-
-def bus_distances_m(source: LineSource, root_bus: str = TRANSFORMER_BUS) -> dict[str, float]:
-    """Bus (lower case) -> length of the shortest line path from ``root_bus``, metres.
-
-    On a radial feeder this is the cable length from the transformer. Buses that no line
-    path reaches from ``root_bus`` are left out.
-
-    Raises:
-        FeederError: the lines cannot be read, or no line touches ``root_bus``.
-    """
-    return _shortest_paths_m(feeder_lines(source), root_bus.lower())
-
-
-def node_distances_m(source: LineSource, root_bus: str = TRANSFORMER_BUS) -> dict[str, float]:
-    """Node (``"<bus>.<phase>"``, lower case, as ``OpenDSSEngine.node_names``) -> metres.
-
-    Every phase node a line connects at a bus gets that bus's distance from ``root_bus``
-    (see :func:`bus_distances_m`).
-    """
-    lines = feeder_lines(source)
-    distance = _shortest_paths_m(lines, root_bus.lower())
-    nodes: dict[str, set[int]] = {}
-    for line in lines:
-        for bus in (line.bus1, line.bus2):
-            nodes.setdefault(bus, set()).update(line.nodes)
-    return {
-        f"{bus}.{n}": d for bus, d in sorted(distance.items()) for n in sorted(nodes.get(bus, ()))
-    }
-
-
 # --- Drawing --------------------------------------------------------------------------------
-
-
-def read_bus_coords(csv_path: Path | str) -> dict[str, tuple[float, float]]:
-    """Bus (lower case) -> ``(x_m, y_m)`` from a ``bus,x_m,y_m`` CSV.
-
-    Raises:
-        FeederError: the file does not exist or lacks one of the three columns.
-    """
-    path = Path(csv_path)
-    if not path.is_file():
-        raise FeederError(f"bus coordinate file {str(path)!r} does not exist")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"bus", "x_m", "y_m"} - set(reader.fieldnames or ())
-        if missing:
-            raise FeederError(f"{path}: missing column(s) {sorted(missing)}; need bus,x_m,y_m")
-        return {row["bus"].lower(): (float(row["x_m"]), float(row["y_m"])) for row in reader}
 
 
 #: Label positions tried around a marker, in order: (x, y) direction of the offset.
@@ -330,7 +155,7 @@ def _legend_handles() -> list[Line2D]:
 
 
 def draw_feeder(
-    bus_coords_csv: Path | str,
+    bus_coords: Path | str,
     lines_dss: LineSource,
     devices: DevicePlacement,
     out_path: Path | str,
@@ -341,7 +166,8 @@ def draw_feeder(
     """Draw the feeder's lines from bus coordinates and mark the transformer, CPs and PV.
 
     Args:
-        bus_coords_csv: ``bus,x_m,y_m`` CSV (``Feeder.bus_coords_csv``), metres.
+        bus_coords: ``bus,x_m,y_m`` CSV or ENWL ``XY_Position.xls`` (metres), e.g.
+            :func:`powertrip_env.grid.layout.feeder_coords_file` of the feeder.
         lines_dss: an OpenDSS file holding (or redirecting to) the lines, or a ``Feeder``.
         devices: the CPs (triangles) and PV systems (stars), coloured by phase and labelled
             ``name (phase)``.
@@ -353,18 +179,18 @@ def draw_feeder(
         FeederError: a file cannot be read, no line has coordinates at both ends, or a
             device or the root bus has no coordinates.
     """
-    coords = read_bus_coords(bus_coords_csv)
+    coords = read_bus_coords(bus_coords)
     segments = [
         (coords[line.bus1], coords[line.bus2])
         for line in feeder_lines(lines_dss)
         if line.bus1 in coords and line.bus2 in coords
     ]
     if not segments:
-        raise FeederError(f"no line of {lines_dss!r} has coordinates in {bus_coords_csv}")
+        raise FeederError(f"no line of {lines_dss!r} has coordinates in {bus_coords}")
     needed = {d.bus.lower() for d in (*devices.cps, *devices.pvs)} | {root_bus.lower()}
     unknown = sorted(needed - coords.keys())
     if unknown:
-        raise FeederError(f"bus(es) {unknown} have no coordinates in {bus_coords_csv}")
+        raise FeederError(f"bus(es) {unknown} have no coordinates in {bus_coords}")
 
     fig = Figure(figsize=(9, 8), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()

@@ -1,4 +1,4 @@
-"""Loading ENWL dataset feeders (DESIGN.md §3) from small fixture folders in the real format."""
+"""Loading ENWL dataset feeders from fixture folders in the real format (and real copies)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.enwl import (
     available_enwl_feeders,
     enwl_feeder_dir,
+    find_enwl_feeders,
     load_enwl_feeder,
 )
 from powertrip_env.grid.feeder import Feeder
+from powertrip_env.grid.layout import feeder_lines, read_feeder_coords
 
 DATA = Path(__file__).parent / "data" / "enwl"
 
@@ -97,12 +99,11 @@ def test_voltage_bases_and_source_come_from_the_dataset() -> None:
     assert ctx.Solution.Frequency() == 50.0
 
 
-def test_loads_are_constant_pq_and_profile_free() -> None:
+def test_loads_are_as_written_without_their_load_shapes() -> None:
+    loads = [c for c in load_enwl_feeder(DATA, 1, 1).commands if c.startswith("New Load")]
+    assert loads[0] == "New Load.LOAD1 Phases=1 Bus1=4.1 kV=0.23 kW=1 PF=0.95"
     for net, fdr in [(1, 1), (14, 2)]:
-        loads = [c for c in load_enwl_feeder(DATA, net, fdr).commands if c.startswith("New Load")]
-        assert loads
-        for command in loads:
-            assert command.endswith("Model=1 Vminpu=0.5 Vmaxpu=1.5")
+        for command in load_enwl_feeder(DATA, net, fdr).commands:
             assert "daily=" not in command.lower()
 
 
@@ -212,7 +213,9 @@ def test_undefined_line_code(dataset: Path) -> None:
 
 def test_duplicate_element(dataset: Path) -> None:
     write_line(dataset, "Lines.txt", "New Line.line1 Bus1=6 Bus2=7 Linecode=4c_70 Length=5")
-    with pytest.raises(FeederError, match=r"already defined on line 1"):
+    with pytest.raises(
+        FeederError, match=r"Lines\.txt, line 6: .*already defined differently on line 1"
+    ):
         load_enwl_feeder(dataset, 1, 1)
 
 
@@ -241,3 +244,101 @@ def test_master_redirect_to_unknown_file(dataset: Path) -> None:
     write_line(dataset, "Master.txt", "Redirect Extra.txt")
     with pytest.raises(FeederError, match=r"line 9: 'Redirect Extra\.txt'.*LineCode\.txt"):
         load_enwl_feeder(dataset, 1, 1)
+
+
+# --- The dataset as published -----------------------------------------------------------------
+
+#: Copies of two real feeders (CC BY 4.0, see NOTICE): network 5 feeder 4 repeats a line code
+#: word for word; network 16 feeder 1 has a three-phase load.
+SAMPLE = Path(__file__).parent / "data" / "enwl_sample"
+#: An ENWL-format feeder in an ``RF1/`` folder: UTF-8 byte-order marks, CR and CRLF line ends,
+#: a repeated line code, a three-phase load, four of five houses on phase b.
+RF1 = Path(__file__).parent / "data" / "enwl_quirks" / "RF1"
+
+
+def test_a_line_code_repeated_word_for_word_is_read_once() -> None:
+    feeder = load_enwl_feeder(SAMPLE, 5, 4)
+    defined = [c for c in feeder.commands if c.lower().startswith("new linecode.4_xc ")]
+    assert len(defined) == 1
+    with OpenDSSEngine(feeder) as engine:
+        assert engine.run_pf() == (True, None)
+        assert len(engine.bus_names) == 457
+
+
+def test_a_line_code_defined_twice_differently_names_both_lines(tmp_path: Path) -> None:
+    folder = tmp_path / "RF1"
+    shutil.copytree(RF1, folder)
+    codes = folder / "LineCode.txt"
+    codes.write_bytes(codes.read_bytes().replace(b"R1=4.61", b"R1=4.7", 1))
+    expected = r"LineCode\.txt, line 3: .*4_XC is already defined differently on line 2"
+    with pytest.raises(FeederError, match=expected):
+        load_enwl_feeder(folder)
+
+
+def test_three_phase_load_is_read_as_written() -> None:
+    feeder = load_enwl_feeder(SAMPLE, 16, 1)
+    assert "New Load.LOAD15 Phases=3 Bus1=164 kV=0.412 kW=3 PF=0.95" in feeder.commands
+    ctx = solve(feeder)
+    assert ctx.Solution.Converged()
+    ctx.Circuit.SetActiveElement("Load.load15")
+    assert ctx.CktElement.NumPhases() == 3
+    ctx.Loads.Name("load15")
+    assert (ctx.Loads.kW(), ctx.Loads.kV()) == pytest.approx((3.0, 0.412))
+
+
+def test_a_feeder_folder_pointed_at_directly() -> None:
+    feeder = load_enwl_feeder(RF1)
+    assert feeder.name == "enwl_rf1"
+    assert "feeder RF1" in feeder.description
+    ctx = solve(feeder)  # byte-order marks and CR-only line ends read
+    assert ctx.Solution.Converged()
+    assert ctx.Lines.Count() == 5 and ctx.Loads.Count() == 6
+    # inside network_N/Feeder_M the folder keeps the dataset's name
+    direct = load_enwl_feeder(SAMPLE / "network_16" / "Feeder_1")
+    assert direct.name == "enwl_n16_f1"
+    assert direct.commands == load_enwl_feeder(SAMPLE, 16, 1).commands
+
+
+def test_network_without_feeder_is_refused() -> None:
+    with pytest.raises(FeederError, match="give both"):
+        load_enwl_feeder(SAMPLE, 16, None)
+
+
+def test_master_edits_the_default_source_line_by_line(tmp_path: Path) -> None:
+    folder = tmp_path / "RF1"
+    shutil.copytree(RF1, folder)
+    master = folder / "Master.txt"
+    master.write_bytes(master.read_bytes() + b"Edit Vsource.Source pu=1.02\r\n")
+    feeder = load_enwl_feeder(folder)
+    assert feeder.commands[2:5] == (
+        "New Circuit.enwl_rf1 Bus1=SourceBus",
+        "Edit Vsource.Source BasekV=11 pu=1.00 ISC3=3000 ISC1=2500",
+        "Edit Vsource.Source pu=1.02",
+    )
+    ctx = solve(feeder)
+    ctx.Circuit.SetActiveBus("sourcebus")
+    assert ctx.Bus.puVmagAngle()[0] == pytest.approx(1.02, abs=1e-3)
+
+
+def test_find_feeders_in_any_layout() -> None:
+    data = Path(__file__).parent / "data"
+    names = [f.name for f in find_enwl_feeders(data)]
+    assert names == ["enwl_n1_f1", "enwl_n5_f4", "enwl_n14_f2", "enwl_n16_f1", "enwl_rf1"]
+    (found,) = find_enwl_feeders(RF1)
+    assert (found.network, found.feeder, found.folder) == (None, None, RF1.resolve())
+
+
+def test_a_tree_without_feeders_says_what_a_feeder_folder_holds(tmp_path: Path) -> None:
+    (tmp_path / "network_1" / "Feeder_1").mkdir(parents=True)
+    with pytest.raises(FeederError, match=r"no feeder folder .*holds Master\.txt"):
+        find_enwl_feeders(tmp_path)
+
+
+def test_bus_coordinates_from_xy_position_xls() -> None:
+    feeder = load_enwl_feeder(SAMPLE, 5, 4)
+    assert feeder.bus_coords_xls is not None and feeder.bus_coords_xls.name == "XY_Position.xls"
+    coords = read_feeder_coords(feeder)
+    assert coords is not None and len(coords) == 457
+    assert coords["1"] == pytest.approx((223.227, 275.568), abs=1e-3)
+    assert {b for line in feeder_lines(feeder) for b in (line.bus1, line.bus2)} <= set(coords)
+    assert load_enwl_feeder(RF1).bus_coords_xls is None

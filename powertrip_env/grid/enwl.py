@@ -1,25 +1,29 @@
-"""Feeders of the ENWL Low Voltage Network Solutions dataset (DESIGN.md §3).
+"""Feeders of the ENWL Low Voltage Network Solutions dataset (docs/architecture.md).
 
 Users download the dataset themselves; :func:`load_enwl_feeder` reads one feeder folder
-(``<root>/network_N/Feeder_M/``, folder names matched case-insensitively) and turns it into a
-:class:`~powertrip_env.grid.feeder.Feeder` whose commands build the circuit without touching
-the files again.
+(``<root>/network_N/Feeder_M/``, folder names matched case-insensitively, or any folder with
+the same files, such as the ``RF1/`` folders of ENWL's representative feeders) and turns it
+into a :class:`~powertrip_env.grid.feeder.Feeder` whose commands build the circuit without
+touching the files again. :func:`find_enwl_feeders` lists every feeder folder under a path.
 
 What the loader changes, and why:
 
-* ``Master.txt`` has no ``New Circuit``: its ``Edit Vsource.Source ...`` line becomes
-  ``New Circuit.enwl_nN_fM Bus1=SourceBus ...`` with the same properties.
+* ``Master.txt`` has no ``New Circuit``: it edits the source that ``New Circuit`` creates.
+  The loader does the same: ``New Circuit.enwl_nN_fM Bus1=SourceBus`` (OpenDSS's defaults),
+  then each ``Edit Vsource.Source ...`` line as written.
 * ``LoadShapes.txt`` points at absolute Windows paths that are not distributed, and
   ``Monitors.txt`` only records results: both are skipped, and ``Daily=``/``Yearly=``/``Duty=``
   are stripped from the loads. Profiles come from the profile layer.
-* Loads become constant-PQ over a wide band (``Model=1 Vminpu=0.5 Vmaxpu=1.5``): with
-  OpenDSS's default ``Vmaxpu=1.05`` loads near the transformer would silently turn
-  constant-impedance.
+* A definition repeated word for word (59 of the 128 published ``LineCode.txt`` files have
+  one) is read once; two different definitions of one name are refused, naming both lines.
 * Run-control statements of ``Master.txt`` (``Set``, ``Solve``, ``CalcVoltageBases``, ...)
   are ignored; the loader ends with its own ``Set VoltageBases`` and ``CalcVoltageBases``.
 
-Everything else (line codes, lines, the transformer) is compiled as written, after checking
-that each statement is the ``New <Class>.<name> key=value ...`` its file should hold.
+Everything else (line codes, lines, the transformer, single- and three-phase loads) is
+compiled as written, after checking that each statement is the ``New <Class>.<name>
+key=value ...`` its file should hold. The loads keep their own voltage model (OpenDSS's
+default band); the engine makes them constant PQ unless the feeder's ``load_model`` says
+otherwise. Files may start with a UTF-8 byte-order mark and end lines with CR, LF or CRLF.
 """
 
 from __future__ import annotations
@@ -44,11 +48,11 @@ ELEMENT_FILES: dict[str, str] = {
 #: Files of the dataset that are never read (absolute Windows paths; result monitors).
 SKIPPED_FILES = ("LoadShapes.txt", "Monitors.txt")
 REQUIRED_FILES = (MASTER_FILE, *ELEMENT_FILES)
+#: Bus coordinates (old binary Excel: columns Node, X, Y in metres), for drawings.
+COORDS_FILE = "XY_Position.xls"
 
-#: Load properties that keep a load constant-PQ over any voltage met in practice.
-CONSTANT_PQ = (("Model", "1"), ("Vminpu", "0.5"), ("Vmaxpu", "1.5"))
+#: Load properties that name a load shape (skipped: profiles come from the profile layer).
 _PROFILE_KEYS = frozenset({"daily", "yearly", "duty"})
-_LOAD_DROPPED_KEYS = _PROFILE_KEYS | {key.lower() for key, _ in CONSTANT_PQ}
 _IGNORED_MASTER_VERBS = frozenset(
     {"clear", "set", "solve", "calcvoltagebases", "calcv", "closedi", "show", "export", "plot"}
 )
@@ -130,19 +134,93 @@ def available_enwl_feeders(root: str | Path) -> dict[int, tuple[int, ...]]:
     }
 
 
-def enwl_feeder_dir(root: str | Path, network: int, feeder: int) -> Path:
-    """The folder ``<root>/network_<network>/Feeder_<feeder>`` (names matched in any case).
+def enwl_feeder_dir(
+    root: str | Path, network: int | None = None, feeder: int | None = None
+) -> Path:
+    """The folder of one ENWL feeder.
+
+    With ``network`` and ``feeder``: ``<root>/network_<network>/Feeder_<feeder>`` (names
+    matched in any case). With neither: ``root`` itself is the feeder folder (e.g. the
+    ``RF1/`` folders of ENWL's representative feeders, which hold the same files).
 
     Raises:
-        FeederError: ``root`` does not exist, or the network or feeder folder is missing (the
-            message lists the ones that exist).
+        FeederError: ``root`` does not exist, only one of ``network``/``feeder`` is given, or
+            the network or feeder folder is missing (the message lists the ones that exist).
     """
-    _check_number(network, "network")
-    _check_number(feeder, "feeder")
     base = Path(root).expanduser().resolve()
     if not base.is_dir():
         raise FeederError(f"ENWL dataset folder {str(base)!r} does not exist")
+    if network is None and feeder is None:
+        return base
+    if network is None or feeder is None:
+        raise FeederError(
+            f"network={network!r}, feeder={feeder!r}: give both (a feeder of the dataset at "
+            f"{str(base)!r}) or neither (that folder is itself one feeder)"
+        )
+    _check_number(network, "network")
+    _check_number(feeder, "feeder")
     return _pick_dir(_pick_dir(base, "network", network), "feeder", feeder)
+
+
+@dataclass(frozen=True)
+class FoundFeeder:
+    """A feeder folder found under a path (see :func:`find_enwl_feeders`).
+
+    Attributes:
+        folder: the folder holding ``Master.txt``.
+        network: network number when the folder sits in ``network_N/Feeder_M``, else None.
+        feeder: feeder number likewise.
+        name: ``enwl_n<N>_f<M>``, or ``enwl_<folder name>`` for any other folder.
+    """
+
+    folder: Path
+    network: int | None
+    feeder: int | None
+    name: str
+
+
+def _numbers(folder: Path) -> tuple[int, int] | None:
+    """``(network, feeder)`` when ``folder`` is ``.../network_N/Feeder_M`` (any case)."""
+    feeder = re.fullmatch(r"feeder_(\d+)", folder.name, re.IGNORECASE)
+    network = re.fullmatch(r"network_(\d+)", folder.parent.name, re.IGNORECASE)
+    if feeder and network:
+        return int(network.group(1)), int(feeder.group(1))
+    return None
+
+
+def _feeder_name(folder: Path) -> str:
+    numbers = _numbers(folder)
+    if numbers is not None:
+        return f"enwl_n{numbers[0]}_f{numbers[1]}"
+    return "enwl_" + (re.sub(r"[^0-9a-z]+", "_", folder.name.lower()).strip("_") or "feeder")
+
+
+def find_enwl_feeders(path: str | Path) -> tuple[FoundFeeder, ...]:
+    """Every feeder folder (one holding ``Master.txt``, any case) at or under ``path``.
+
+    Sorted by network and feeder number, then by folder: a dataset root, one ``network_N``
+    folder, one feeder folder or a collection of ``RF1/``-style folders all work.
+
+    Raises:
+        FeederError: ``path`` does not exist or holds no feeder folder.
+    """
+    base = Path(path).expanduser().resolve()
+    if not base.is_dir():
+        raise FeederError(f"ENWL folder {str(base)!r} does not exist")
+    folders = {p.parent for p in base.rglob("*") if p.name.lower() == MASTER_FILE.lower()}
+    found = []
+    for folder in folders:
+        numbers = _numbers(folder)
+        network, feeder = numbers if numbers is not None else (None, None)
+        found.append(FoundFeeder(folder, network, feeder, _feeder_name(folder)))
+    if not found:
+        raise FeederError(
+            f"no feeder folder under {str(base)!r}: a feeder folder holds {MASTER_FILE} "
+            f"(and {', '.join(ELEMENT_FILES)}), e.g. network_1/Feeder_1/{MASTER_FILE}"
+        )
+    return tuple(
+        sorted(found, key=lambda f: (f.network or 10**9, f.feeder or 0, str(f.folder).lower()))
+    )
 
 
 def _file_map(folder: Path) -> dict[str, Path]:
@@ -217,7 +295,7 @@ def _statements(path: Path, *, props_required: bool = True) -> Iterator[_Stateme
 
 @dataclass(frozen=True)
 class _Master:
-    source: _Statement
+    source_edits: tuple[_Statement, ...]  # the Edit Vsource.Source lines, in order
     files: dict[str, Path]  # element file name (canonical) -> path
 
 
@@ -236,12 +314,12 @@ def _redirect_target(stmt: _Statement, files: dict[str, Path]) -> tuple[str, Pat
 
 
 def _read_master(files: dict[str, Path]) -> _Master:
-    source: _Statement | None = None
+    edits: list[_Statement] = []
     redirected: dict[str, Path] = {}
     for stmt in _statements(files[MASTER_FILE.lower()], props_required=False):
         verb = stmt.verb.lower()
         if verb == "edit" and stmt.target.lower() == "vsource.source":
-            source = _parse(stmt.file, stmt.line_no, stmt.text, props_required=True)
+            edits.append(_parse(stmt.file, stmt.line_no, stmt.text, props_required=True))
         elif verb in ("redirect", "compile") and stmt.target:
             found = _redirect_target(stmt, files)
             if found is not None:
@@ -254,12 +332,12 @@ def _read_master(files: dict[str, Path]) -> _Master:
                 f"'Redirect <file>' or a run-control command ({_IGNORED_LIST})"
             )
     master = files[MASTER_FILE.lower()]
-    if source is None:
+    if not edits:
         raise FeederError(f"{master}: no 'Edit Vsource.Source BasekV=... pu=...' line")
     missing = [name for name in ELEMENT_FILES if name not in redirected]
     if missing:
         raise FeederError(f"{master} never redirects {', '.join(missing)}; each is required")
-    return _Master(source, redirected)
+    return _Master(tuple(edits), redirected)
 
 
 def _positive_float(stmt: _Statement, key: str, text: str) -> float:
@@ -272,14 +350,21 @@ def _positive_float(stmt: _Statement, key: str, text: str) -> float:
     return value
 
 
-def _circuit_command(name: str, source: _Statement) -> tuple[str, float]:
-    """``New Circuit`` command built from the ``Edit Vsource.Source`` line, and its BasekV."""
-    basekv = source.get("basekv")
-    if basekv is None:
-        raise FeederError(f"{source.where()}: no BasekV=; expected e.g. BasekV=11")
-    kv = _positive_float(source, "BasekV", basekv)
-    props = " ".join(f"{k}={v}" for k, v in source.props)
-    return f"New Circuit.{name} Bus1=SourceBus {props}", kv
+def _circuit_commands(name: str, edits: tuple[_Statement, ...]) -> tuple[list[str], float]:
+    """Commands that build the source as ENWL's ``Master.txt`` means it, and its BasekV.
+
+    ENWL's masters edit the source that ``New Circuit`` creates (OpenDSS's defaults on bus
+    ``SourceBus``) instead of creating one: so does this, one ``Edit`` per line, in order.
+    """
+    with_kv = [stmt for stmt in edits if stmt.get("basekv") is not None]
+    if not with_kv:
+        raise FeederError(f"{edits[0].where()}: no BasekV=; expected e.g. BasekV=11")
+    kv = _positive_float(with_kv[-1], "BasekV", str(with_kv[-1].get("basekv")))
+    commands = [f"New Circuit.{name} Bus1=SourceBus"]
+    commands += [
+        " ".join(["Edit Vsource.Source", *(f"{k}={v}" for k, v in s.props)]) for s in edits
+    ]
+    return commands, kv
 
 
 # --- Element files --------------------------------------------------------------------------
@@ -289,21 +374,38 @@ def _render(cls: str, name: str, props: tuple[tuple[str, str], ...]) -> str:
     return " ".join([f"New {cls}.{name}", *(f"{k}={v}" for k, v in props)])
 
 
+def _same_definition(a: _Statement, b: _Statement) -> bool:
+    """Whether two statements define the same element with the same properties (any case)."""
+    return [(k.lower(), v.lower()) for k, v in a.props] == [
+        (k.lower(), v.lower()) for k, v in b.props
+    ]
+
+
 def _read_elements(path: Path, expected: str) -> list[_Statement]:
+    """The ``New <expected>.<name>`` statements of ``path``, each element once.
+
+    A definition repeated word for word is dropped (59 of the 128 published ``LineCode.txt``
+    files repeat one; OpenDSS takes the last, which is the same); two different definitions of
+    one name are refused, naming both lines.
+    """
     stmts: list[_Statement] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, _Statement] = {}
     for stmt in _statements(path):
         cls, name = stmt.element() if stmt.verb.lower() == "new" else ("", "")
         if cls.lower() != expected.lower():
             raise FeederError(
                 f"{stmt.where()}: expected 'New {expected}.<name> key=value ...' in this file"
             )
-        if name.lower() in seen:
+        first = seen.get(name.lower())
+        if first is not None and _same_definition(first, stmt):
+            continue
+        if first is not None:
             raise FeederError(
-                f"{stmt.where()}: {expected}.{name} is already defined on line "
-                f"{seen[name.lower()]}; element names must be unique"
+                f"{stmt.where()}: {expected}.{name} is already defined differently on line "
+                f"{first.line_no} ({first.text!r}); a name may be repeated only with the same "
+                "properties"
             )
-        seen[name.lower()] = stmt.line_no
+        seen[name.lower()] = stmt
         stmts.append(stmt)
     return stmts
 
@@ -357,8 +459,8 @@ def _check_load_phase(stmt: _Statement) -> None:
 
 def _load_command(stmt: _Statement) -> str:
     _check_load_phase(stmt)
-    kept = tuple((k, v) for k, v in stmt.props if k.lower() not in _LOAD_DROPPED_KEYS)
-    return _render(*stmt.element(), kept + CONSTANT_PQ)
+    kept = tuple((k, v) for k, v in stmt.props if k.lower() not in _PROFILE_KEYS)
+    return _render(*stmt.element(), kept)
 
 
 def _element_commands(master: _Master) -> tuple[list[str], list[float]]:
@@ -378,21 +480,27 @@ def _element_commands(master: _Master) -> tuple[list[str], list[float]]:
 # --- Entry point ----------------------------------------------------------------------------
 
 
-def load_enwl_feeder(root: str | Path, network: int, feeder: int) -> Feeder:
-    """Feeder ``feeder`` of network ``network`` of the ENWL dataset downloaded to ``root``.
+def load_enwl_feeder(
+    root: str | Path, network: int | None = None, feeder: int | None = None
+) -> Feeder:
+    """One feeder of the ENWL dataset, as published.
 
     Args:
-        root: the dataset folder that holds the ``network_N`` folders.
+        root: the dataset folder that holds the ``network_N`` folders; or, with ``network``
+            and ``feeder`` omitted, one feeder folder (``network_5/Feeder_4``, ``RF1``, ...).
         network: network number (1..25 in the published dataset).
         feeder: feeder number within the network (1-based).
 
     Returns:
-        A :class:`Feeder` named ``enwl_n<network>_f<feeder>`` whose commands build the circuit
-        (11 kV source, transformer, lines, constant-PQ single-phase loads at 1 kW nominal).
+        A :class:`Feeder` named ``enwl_n<network>_f<feeder>`` (``enwl_<folder>`` for a folder
+        outside that layout) whose commands build the circuit (11 kV source, transformer,
+        lines, loads as written without their load shapes) and whose ``bus_coords_xls`` is
+        the folder's ``XY_Position.xls`` when it has one.
 
     Raises:
         FeederError: a folder or required file is missing, or a statement cannot be parsed
             (the message names the file, the line and the text, and what was expected).
+            Everything is read and checked before the feeder is returned.
     """
     folder = enwl_feeder_dir(root, network, feeder)
     files = _file_map(folder)
@@ -403,8 +511,14 @@ def load_enwl_feeder(root: str | Path, network: int, feeder: int) -> Feeder:
             f"{', '.join(REQUIRED_FILES)} (found: {', '.join(sorted(files)) or 'nothing'})"
         )
     master = _read_master(files)
-    name = f"enwl_n{int(network)}_f{int(feeder)}"
-    circuit, source_kv = _circuit_command(name, master.source)
+    if network is not None and feeder is not None:
+        name = f"enwl_n{int(network)}_f{int(feeder)}"
+        what = f"network {network}, feeder {feeder}"
+    else:
+        name = _feeder_name(folder)
+        numbers = _numbers(folder)
+        what = f"network {numbers[0]}, feeder {numbers[1]}" if numbers else f"feeder {folder.name}"
+    circuit, source_kv = _circuit_commands(name, master.source_edits)
     elements, kvs = _element_commands(master)
     bases = " ".join(f"{kv:g}" for kv in sorted({source_kv, *kvs}, reverse=True))
     return Feeder(
@@ -412,10 +526,11 @@ def load_enwl_feeder(root: str | Path, network: int, feeder: int) -> Feeder:
         commands=(
             "Clear",
             "Set DefaultBaseFrequency=50",
-            circuit,
+            *circuit,
             *elements,
             f"Set VoltageBases=[{bases}]",
             "CalcVoltageBases",
         ),
-        description=f"ENWL LV Network Solutions network {network}, feeder {feeder} ({folder})",
+        description=f"ENWL LV Network Solutions {what} ({folder})",
+        bus_coords_xls=files.get(COORDS_FILE.lower()),
     )

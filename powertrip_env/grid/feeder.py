@@ -40,6 +40,8 @@ class Feeder:
         latitude_deg: latitude of the feeder (degrees north), for PV profiles.
         longitude_deg: longitude of the feeder (degrees east), for PV profiles.
         bus_coords_csv: optional CSV (``bus,x_m,y_m``) with bus coordinates, for drawings.
+        bus_coords_xls: optional ENWL ``XY_Position.xls`` (columns Node, X, Y, metres), for
+            drawings; :func:`powertrip_env.grid.layout.read_feeder_coords` reads either.
     """
 
     name: str
@@ -48,6 +50,7 @@ class Feeder:
     latitude_deg: float = ENWL_LATITUDE_DEG
     longitude_deg: float = ENWL_LONGITUDE_DEG
     bus_coords_csv: Path | None = None
+    bus_coords_xls: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
