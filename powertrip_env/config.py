@@ -16,7 +16,14 @@ import yaml
 
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
-from powertrip_env.grid.feeder import Feeder, embedded_feeder, feeder_from_master
+from powertrip_env.grid.feeder import (
+    EMBEDDED_FEEDER_NAME,
+    EMBEDDED_FEEDERS,
+    LOAD_MODELS,
+    Feeder,
+    embedded_feeder,
+    feeder_from_master,
+)
 
 FEEDER_KINDS = ("embedded", "master", "enwl")
 SEASONS = ("summer", "winter")
@@ -44,15 +51,27 @@ class FeederConfig:
         path: master file (kind ``master``) or dataset root folder (kind ``enwl``).
         network: ENWL network number (kind ``enwl``).
         feeder: ENWL feeder number (kind ``enwl``).
+        name: which embedded variant of ENWL network 1 feeder 1 (kind ``embedded``):
+            ``ieee_lv`` (the IEEE European LV Test Feeder: source 1.05 pu, transformer XHL 4 %)
+            or ``enwl_n1f1`` (ENWL's own parameters: source 1.00 pu, ISC1 2500 A, XHL 1 %).
+        load_model: how the residential loads respond to voltage: ``constant_pq`` (every load
+            draws its setpoint at any voltage met in practice) or ``opendss`` (the loads as
+            the feeder's files declare them: OpenDSS's own band, constant PQ inside
+            ``Vminpu``-``Vmaxpu`` of the load's kV, 0.95-1.05 by default, and an impedance-like
+            model outside). Every evaluator (OpenDSS, the reduced model, both envs) follows it.
     """
 
     kind: str = "embedded"
     path: str | None = None
     network: int | None = None
     feeder: int | None = None
+    name: str = EMBEDDED_FEEDER_NAME
+    load_model: str = "constant_pq"
 
     def __post_init__(self) -> None:
         _one_of("feeder.kind", self.kind, FEEDER_KINDS)
+        _one_of("feeder.name", self.name, tuple(EMBEDDED_FEEDERS))
+        _one_of("feeder.load_model", self.load_model, LOAD_MODELS)
         if self.kind in ("master", "enwl") and not self.path:
             raise ConfigError(f"feeder.path is required when feeder.kind={self.kind!r}")
         if self.kind == "enwl":
@@ -64,9 +83,12 @@ class FeederConfig:
                     )
 
     def build(self) -> Feeder:
-        """The :class:`Feeder` this config names."""
+        """The :class:`Feeder` this config names, with its ``load_model``."""
+        return replace(self._build(), load_model=self.load_model)  # type: ignore[arg-type]
+
+    def _build(self) -> Feeder:
         if self.kind == "embedded":
-            return embedded_feeder()
+            return embedded_feeder(self.name)
         if self.kind == "master":
             return feeder_from_master(str(self.path))
         from powertrip_env.grid.enwl import load_enwl_feeder

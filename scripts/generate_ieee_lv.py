@@ -1,4 +1,10 @@
-"""Generate the embedded IEEE European LV Test Feeder (= ENWL network 1, feeder 1) .dss files.
+"""Generate the embedded ENWL network 1, feeder 1 .dss files, in its two variants.
+
+``ieee_lv``: the IEEE European LV Test Feeder. ``enwl_n1f1``: the same lines, line codes and
+loads with ENWL's own parameters (its ``Master.txt`` and ``Transformers.txt``: source 1.00 pu,
+ISC3 = 3000 A, ISC1 = 2500 A, transformer XHL 1 %) and its loads as ENWL declares them
+(``kV=0.23 kW=1 PF=0.95``, OpenDSS's default voltage band); its master redirects to the
+``ieee_lv`` lines and line codes rather than repeating them.
 
 The network comes from the JSON that the ``pandapower`` package ships
 (``pandapower/networks/IEEE_European_LV_On_Peak_566.json``, BSD-3). Lines, line codes, load
@@ -15,7 +21,7 @@ here:
 
 Usage::
 
-    python scripts/generate_ieee_lv.py [--out powertrip_env/grid/data/ieee_lv]
+    python scripts/generate_ieee_lv.py [--out powertrip_env/grid/data]
 
 ``tests/test_feeder_data.py`` re-runs this generator and requires its output to equal the
 shipped files byte for byte.
@@ -27,7 +33,7 @@ import argparse
 import json
 from pathlib import Path
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "powertrip_env" / "grid" / "data" / "ieee_lv"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "powertrip_env" / "grid" / "data"
 
 # pandapower drops the decimal point of the original IEEE/ENWL line-code names.
 LINECODE_NAMES = {
@@ -54,8 +60,8 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-def render(net: object) -> dict[str, str]:
-    """Return the file name -> text of every generated file for the pandapower ``net``."""
+def render(net: object) -> dict[str, dict[str, str]]:
+    """Variant folder -> file name -> text of every generated file for the pandapower ``net``."""
     bus = net.bus  # type: ignore[attr-defined]
     line = net.line  # type: ignore[attr-defined]
     loads = net.asymmetric_load  # type: ignore[attr-defined]
@@ -80,51 +86,68 @@ def render(net: object) -> dict[str, str]:
             f"phases=3 Linecode={code} Length={length_m:.6g} Units=m\n"
         )
 
-    load_lines = [HEADER]
+    load_lines, enwl_load_lines = [HEADER], [HEADER]
     for _, row in loads.iterrows():
         p = {1: row.p_a_mw, 2: row.p_b_mw, 3: row.p_c_mw}
         # The phase is the one that carries power in any of pandapower's three snapshots; the
         # On_Peak_566 snapshot has every load non-zero on exactly one phase.
         phase = max(p, key=lambda k: p[k])
-        load_lines.append(
-            f"New Load.{row['name']} Phases=1 Bus1={bus_name[row.bus]}.{phase} kV=0.23 kW=1 "
-            "PF=0.95 Model=1 Vminpu=0.5 Vmaxpu=1.5\n"
-        )
+        load = f"New Load.{row['name']} Phases=1 Bus1={bus_name[row.bus]}.{phase} kV=0.23 kW=1 "
+        load_lines.append(load + "PF=0.95 Model=1 Vminpu=0.5 Vmaxpu=1.5\n")
+        enwl_load_lines.append(load + "PF=0.95\n")
 
     coords = ["bus,x_m,y_m\n"]
     for _, row in bus.iterrows():
         x, y = json.loads(row.geo)["coordinates"]
         coords.append(f"{row['name']},{x:.3f},{y:.3f}\n")
 
-    master = (
+    return {
+        "ieee_lv": {
+            "Master.dss": _master("ieee_lv", "pu=1.05 ISC3=3000 ISC1=5", "XHL=4", ""),
+            "LineCodes.dss": "".join(linecodes),
+            "Lines.dss": "".join(lines),
+            "Loads.dss": "".join(load_lines),
+            "BusCoords.csv": "".join(coords),
+        },
+        "enwl_n1f1": {
+            "Master.dss": _master(
+                "enwl_n1f1", "pu=1.00 ISC3=3000 ISC1=2500", "XHL=1", "../ieee_lv/"
+            ),
+            "Loads.dss": "".join(enwl_load_lines),
+        },
+    }
+
+
+def _master(name: str, source: str, xhl: str, lines_from: str) -> str:
+    """A variant's master: its source and transformer, lines and line codes from ``lines_from``.
+
+    The transformer's resistance is OpenDSS's default written out (0.2 % per winding), which
+    ENWL's ``Transformers.txt`` leaves implicit.
+    """
+    return (
         HEADER
         + "Clear\n"
-        + "New Circuit.ieee_lv BasekV=11 pu=1.05 ISC3=3000 ISC1=5 Bus1=SourceBus\n"
+        + f"New Circuit.{name} BasekV=11 {source} Bus1=SourceBus\n"
         + "New Transformer.TR1 Buses=[SourceBus 1] Conns=[Delta Wye] kVs=[11 0.416] "
-        + "kVAs=[800 800] XHL=4 %Rs=[0.2 0.2] sub=y\n"
-        + "Redirect LineCodes.dss\n"
-        + "Redirect Lines.dss\n"
+        + f"kVAs=[800 800] {xhl} %Rs=[0.2 0.2] sub=y\n"
+        + f"Redirect {lines_from}LineCodes.dss\n"
+        + f"Redirect {lines_from}Lines.dss\n"
         + "Redirect Loads.dss\n"
         + "Set VoltageBases=[11 0.416]\n"
         + "CalcVoltageBases\n"
     )
-    return {
-        "Master.dss": master,
-        "LineCodes.dss": "".join(linecodes),
-        "Lines.dss": "".join(lines),
-        "Loads.dss": "".join(load_lines),
-        "BusCoords.csv": "".join(coords),
-    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in render(_load_network()).items():
-        (args.out / name).write_text(text, encoding="utf-8")
-        print(f"wrote {args.out / name}")
+    for variant, files in render(_load_network()).items():
+        folder = args.out / variant
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+            print(f"wrote {folder / name}")
 
 
 if __name__ == "__main__":

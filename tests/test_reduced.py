@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from powertrip_env.config import load_scenario_config
 from powertrip_env.errors import FeederError, UnknownBusError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.engine import OpenDSSEngine
-from powertrip_env.grid.feeder import Feeder, feeder_from_master
+from powertrip_env.grid.feeder import Feeder, LoadModel, feeder_from_master
 from powertrip_env.grid.reduced import ReducedNetwork
 
 TAN_PHI = np.tan(np.arccos(0.95))
@@ -194,10 +195,15 @@ TINY_DEVICES = DevicePlacement(
 )
 
 
-def _tiny_feeder(tmp_path: Path, extra: str = "") -> Feeder:
-    master = tmp_path / "Master.dss"
-    master.write_text(TINY_MASTER + extra)
-    return feeder_from_master(master)
+def _tiny_feeder(
+    tmp_path: Path,
+    extra: str = "",
+    load_model: LoadModel = "constant_pq",
+    master: str = TINY_MASTER,
+) -> Feeder:
+    path = tmp_path / "Master.dss"
+    path.write_text(master + extra)
+    return replace(feeder_from_master(path), load_model=load_model)
 
 
 def test_a_second_feeder_with_shared_nodes_agrees(tmp_path: Path) -> None:
@@ -210,17 +216,62 @@ def test_a_second_feeder_with_shared_nodes_agrees(tmp_path: Path) -> None:
         _assert_agrees(engine, net, seed=3)
 
 
-def test_leaving_a_constant_pq_band_is_flagged(tmp_path: Path) -> None:
-    """The DESIGN.md §3 trap: a 230 V load with Vmaxpu=1.05 near the transformer (about 1.06
-    pu of 230 V) is a constant impedance in OpenDSS, so the reduced model must not be trusted."""
-    trap = "New Load.Trap Phases=1 Bus1=A.1 kV=0.23 kW=1 Model=1 Vminpu=0.9 Vmaxpu=1.05\n"
-    with OpenDSSEngine(_tiny_feeder(tmp_path, trap), TINY_DEVICES) as engine:
+#: Loads as ENWL's files write them: kV=0.23 and OpenDSS's default band (0.95-1.05 of 230 V,
+#: i.e. about 0.91-1.005 pu of the 240 V node base), one with its own Vlowpu, and a
+#: three-phase load; the source at 1.04 pu puts the near ones above their band.
+BAND_MASTER = """
+Clear
+New Circuit.band BasekV=11 pu=1.04 ISC3=3000 ISC1=2500 Bus1=SourceBus
+New Transformer.T1 Buses=[SourceBus A] Conns=[Delta Wye] kVs=[11 0.416]
+~ kVAs=[250 250] XHL=4 %Rs=[0.5 0.5]
+New Linecode.lc nphases=3 R1=0.3 X1=0.08 R0=0.9 X0=0.1 Units=km
+New Line.L1 Bus1=A Bus2=B Linecode=lc Length=150 Units=m
+New Line.L2 Bus1=B Bus2=C Linecode=lc Length=300 Units=m
+New Line.L3 Bus1=B Bus2=D Linecode=lc Length=100 Units=m
+New Load.H0 Phases=1 Bus1=A.1 kV=0.23 kW=1 PF=0.95
+New Load.H1 Phases=1 Bus1=B.1 kV=0.23 kW=1 PF=0.95
+New Load.H2 Phases=1 Bus1=C.2 kV=0.23 kW=1 PF=0.95
+New Load.H3 Phases=1 Bus1=C.2 kV=0.23 kW=1 PF=0.95 Vlowpu=0.9
+New Load.H4 Phases=3 Bus1=D kV=0.412 kW=3 PF=0.95
+Set VoltageBases=[11 0.416]
+CalcVoltageBases
+"""
+
+
+def test_loads_leaving_their_band_are_solved_as_opendss_solves_them(tmp_path: Path) -> None:
+    """``load_model: opendss``: loads above Vmaxpu (constant Z), between Vlowpu and Vminpu
+    (interpolated current) and below Vlowpu, all inside the fixed point."""
+    feeder = _tiny_feeder(tmp_path, load_model="opendss", master=BAND_MASTER)
+    with OpenDSSEngine(feeder, TINY_DEVICES, REF_ITERATIONS, REF_TOLERANCE) as engine:
+        net = ReducedNetwork(engine)
+        rng = np.random.default_rng(7)
+        lowest, worst = np.inf, 0.0
+        for _ in range(N_DISPATCHES):
+            p = rng.uniform(0.0, 25.0, engine.n_loads)  # heavy enough to pull voltages low
+            cp, pv = rng.uniform(0.0, 7.0, 2), rng.uniform(0.0, 1.0) * np.array([4.0, 5.0])
+            engine.set_powers(p, p * TAN_PHI, cp, pv)
+            converged, error = engine.run_pf()
+            assert converged, error
+            solution = net.solve(p, p * TAN_PHI, cp, pv)
+            assert solution.converged.tolist() == [True]
+            assert solution.out_of_band.tolist() == [True]  # H0 sits above its band
+            v_engine = engine.node_voltages()
+            worst = max(worst, float(np.abs(net.node_voltages_pu(solution)[0] - v_engine).max()))
+            lowest = min(lowest, float(v_engine[engine.node_names.index("c.2")]))
+        assert worst < AGREEMENT_PU
+        assert lowest < 0.9 * 230.0 / 240.2  # some dispatch took H3 (at C.2) below its Vlowpu
+
+
+def test_constant_pq_load_model_overrides_the_files_band(tmp_path: Path) -> None:
+    """The default load model: the same loads stay at their setpoints (no band to leave)."""
+    with OpenDSSEngine(_tiny_feeder(tmp_path, master=BAND_MASTER), TINY_DEVICES) as engine:
         net = ReducedNetwork(engine)
         n = engine.n_loads
         solution = net.solve(np.ones(n), np.zeros(n), np.zeros(2), np.zeros(2))
-        assert solution.out_of_band.tolist() == [True]
-        assert solution.converged.tolist() == [False]
-        assert np.isnan(solution.volts).all()
+        assert solution.converged.tolist() == [True]
+        assert solution.out_of_band.tolist() == [False]
+        engine.dss.Loads.Name(engine.load_names[0])
+        assert (engine.dss.Loads.Vminpu(), engine.dss.Loads.Vmaxpu()) == (0.5, 1.5)
 
 
 @pytest.mark.parametrize(
@@ -234,7 +285,7 @@ def test_leaving_a_constant_pq_band_is_flagged(tmp_path: Path) -> None:
 )
 def test_elements_the_model_cannot_represent_are_refused(tmp_path: Path, extra: str) -> None:
     with (
-        OpenDSSEngine(_tiny_feeder(tmp_path, extra), TINY_DEVICES) as engine,
+        OpenDSSEngine(_tiny_feeder(tmp_path, extra, "opendss"), TINY_DEVICES) as engine,
         pytest.raises(FeederError, match="reduced network model"),
     ):
         ReducedNetwork(engine)

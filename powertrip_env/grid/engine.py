@@ -24,11 +24,18 @@ from opendssdirect.OpenDSSDirect import OpenDSSDirect
 from powertrip_env.errors import ConfigError, FeederError, PowerFlowError, UnknownBusError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.feeder import Feeder
+from powertrip_env.grid.loadmodel import (
+    PV_PREFIX,
+    Connections,
+    device_connections,
+    unmodelled_elements,
+)
 from powertrip_env.grid.state import CPBusReading, GridState
 from powertrip_env.grid.topology import check_energised
 
-#: Loads and generators are declared constant-PQ over this band so that OpenDSS never switches
-#: them to constant impedance (DESIGN.md §3 trap); the reduced network model relies on it.
+#: CPs, PV systems and (with ``load_model: constant_pq``) the residential loads are declared
+#: constant-PQ over this band, so that OpenDSS does not switch them to an impedance at any
+#: voltage met in practice (the trap of loads at kV=0.23 with OpenDSS's default 1.05).
 VMIN_PU = 0.5
 VMAX_PU = 1.5
 
@@ -37,7 +44,6 @@ VMAX_PU = 1.5
 DEAD_PU = 0.05
 
 CP_PREFIX = "pt_cp_"
-PV_PREFIX = "pt_pv_"
 
 
 class _Batch:
@@ -46,6 +52,7 @@ class _Batch:
     def __init__(self, engine: OpenDSSDirect, class_name: str, start: int, count: int) -> None:
         self._ffi = engine.dss_ffi
         self._lib = engine.dss_lib
+        self._class = class_name
         ptrs = self._ffi.new("void***")
         counts = self._ffi.new("int32_t[4]")
         self._lib.Batch_CreateByClassS(ptrs, counts, class_name.encode())
@@ -57,7 +64,6 @@ class _Batch:
         self._ptrs = ptrs[0] + start
         self.count = count
         self._props = self._property_indices(engine, class_name)
-        self._class = class_name
         self._flags = self._lib.SetterFlags_AvoidFullRecalc
 
     @staticmethod
@@ -71,6 +77,8 @@ class _Batch:
         """Set property ``prop`` of every object of the batch to ``values`` (float64, C order)."""
         if self.count == 0:
             return
+        if self._owner is None:  # writing through freed pointers would crash the interpreter
+            raise PowerFlowError(f"this batch of OpenDSS {self._class} objects is disposed")
         self._lib.Batch_SetFloat64Array(
             self._ptrs,
             self.count,
@@ -82,8 +90,6 @@ class _Batch:
     def dispose(self) -> None:
         if self._owner is not None:
             self._lib.Batch_Dispose(self._owner)
-        if self._owner is None:  # writing through freed pointers would crash the interpreter
-            raise PowerFlowError(f"this batch of OpenDSS {self._class} objects is disposed")
             self._owner = None
 
 
@@ -126,6 +132,7 @@ class OpenDSSEngine:
         device_buses = [(f"CP {d.name!r}", d.bus) for d in self.devices.cps]
         device_buses += [(f"PV {d.name!r}", d.bus) for d in self.devices.pvs]
         check_energised(self.dss, self.feeder.name, device_buses)
+        self._apply_load_model()
         self._check_devices()
         self._add_devices()
         self._index_circuit()
@@ -133,6 +140,7 @@ class OpenDSSEngine:
             self.dss.Solution.Convergence(tolerance)
         self._v_start = self._no_load_start()
         self.dss.Solution.MaxIterations(max_iterations)
+        self._connections, self._connection_nodes = self._device_connections()
 
     # ----------------------------------------------------------------------------- set up
     @property
@@ -158,6 +166,33 @@ class OpenDSSEngine:
                 f"feeder {self.feeder.name!r} built no circuit; its commands must create one "
                 "with 'New Circuit'"
             )
+
+    def _apply_load_model(self) -> None:
+        """Make every residential load constant PQ, unless the feeder keeps its own model."""
+        if self.feeder.load_model != "constant_pq":
+            return
+        band = f"Model=1 Vminpu={VMIN_PU} Vmaxpu={VMAX_PU} Vlowpu={VMIN_PU}"
+        for name in self.dss.Loads.AllNames():
+            if name.lower() != "none":  # OpenDSS names the empty collection "NONE"
+                self._command(f"Edit Load.{name} {band}")
+
+    def _device_connections(self) -> tuple[Connections | None, np.ndarray]:
+        """Phase connections of every load, CP and PV system, and their all-node indices.
+
+        ``(None, [])`` when the feeder holds something the power balance of :meth:`state`
+        cannot account for (then the losses come from OpenDSS's ``Circuit.Losses``).
+        """
+        dss = self.dss
+        if unmodelled_elements(dss):
+            return None, np.zeros(0, dtype=np.intp)
+        cps = [f"{CP_PREFIX}{k}" for k in range(self.devices.n_cp)]
+        pvs = [f"{PV_PREFIX}{k}" for k in range(self.devices.n_pv)]
+        try:
+            connections = device_connections(dss, self.feeder.name, [*self.load_names, *cps], pvs)
+        except FeederError:
+            return None, np.zeros(0, dtype=np.intp)
+        position = {n.lower(): k for k, n in enumerate(dss.Circuit.AllNodeNames())}
+        return connections, np.array([position[n] for n in connections.nodes], dtype=np.intp)
 
     def _check_devices(self) -> None:
         buses = {b.lower() for b in self.dss.Circuit.AllBusNames()}
@@ -231,11 +266,14 @@ class OpenDSSEngine:
         position = {n: k for k, n in enumerate(all_nodes)}
         load_names = dss.Loads.AllNames()[: self._n_load]
         self.load_names: tuple[str, ...] = tuple(load_names)
-        load_nodes = []
+        load_nodes, load_phases = [], []
         for name in load_names:
             dss.Circuit.SetActiveElement(f"Load.{name}")
             load_nodes.append(dss.CktElement.BusNames()[0].lower())
+            load_phases.append(_phases(load_nodes[-1], dss.CktElement.NumPhases()))
         self.load_nodes: tuple[str, ...] = tuple(load_nodes)
+        #: The phases (1, 2, 3) each load connects to, e.g. ``(2,)`` or ``(1, 2, 3)``.
+        self.load_phases: tuple[tuple[int, ...], ...] = tuple(load_phases)
 
         # LV nodes: every node whose base is below 1 kV (the source side is excluded).
         base_v = np.empty(len(all_nodes))
@@ -440,6 +478,8 @@ class OpenDSSEngine:
             cp_p_kw: (n_cp,) charging power of each CP, kW (unity power factor).
             pv_p_kw: (n_pv,) AC output of each PV system, kW (unity power factor).
         """
+        if self._dss is None:  # the batch pointers below died with the context
+            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
         n = self._n_load
         self._load_p[:n] = load_p_kw
         self._load_q[:n] = load_q_kvar
@@ -466,6 +506,8 @@ class OpenDSSEngine:
 
     def all_voltages(self) -> np.ndarray:
         """(n_all_nodes,) complex phasors of every node in volts, one engine call."""
+        if self._dss is None:  # ``_alt`` would read a freed circuit
+            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
         return np.asarray(self._alt.AllBusVolts).view(np.complex128)
 
     def node_voltages(self) -> np.ndarray:
@@ -520,8 +562,6 @@ class OpenDSSEngine:
         """
         if math.isnan(self._transformer_kva):
             return math.nan
-        if self._dss is None:  # the batch pointers below died with the context
-            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
         dss = self.dss
         if self._transformer_at_source:
             p_kw, q_kvar = dss.Circuit.TotalPower()[:2]
@@ -541,15 +581,38 @@ class OpenDSSEngine:
         """Total active losses of the circuit, kW."""
         return float(self.dss.Circuit.Losses()[0]) / 1000.0
 
+    @property
+    def load_phase_shares(self) -> np.ndarray:
+        """(n_loads, 3) share of each residential load's power on phases a, b, c."""
+        out = np.zeros((self._n_load, 3))
+        for row, phases in enumerate(self.load_phases):
+            if phases:
+                out[row, [p - 1 for p in phases]] = 1.0 / len(phases)
+        return out
+
+    def _demand_kw(self, volts: np.ndarray) -> float:
+        """Active power drawn by every load and CP less the PV output after the last solve, kW.
+
+        Each device draws its setpoint scaled by OpenDSS's model at its node voltage
+        (:func:`~powertrip_env.grid.loadmodel.power_scale`, exactly 1 inside its band), so the
+        balance source - demand is OpenDSS's ``Circuit.Losses`` without its cost. A feeder the
+        balance cannot account for reads ``Circuit.Losses`` instead.
+        """
+        conn = self._connections
+        if conn is None:
+            return float(-self.dss.Circuit.TotalPower()[0]) - self.losses_kw()
+        setpoints = np.concatenate([self._load_p, -self._pv_p])
+        scale = conn.power_scale(np.abs(volts[self._connection_nodes]))
+        return float(np.dot(setpoints[conn.device] * conn.share, scale))
+
     def state(self, converged: bool = True, error: str | None = None) -> GridState:
         """Everything a controller or a metric needs from the last solve.
 
         CP and PV powers are the dispatched setpoints: the devices are constant-PQ inside
         [VMIN_PU, VMAX_PU], so they draw exactly that (:meth:`device_powers` reads them back;
-        a test holds the two together). Losses follow from the power balance, which costs
-        nothing, where OpenDSS's ``Circuit.Losses`` costs as much as a solve.
-        if self._dss is None:  # ``_alt`` would read a freed circuit
-            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
+        a test holds the two together). Losses follow from the power balance with every
+        load's voltage-dependent power (:meth:`_demand_kw`), which costs next to nothing, where
+        OpenDSS's ``Circuit.Losses`` costs as much as a solve.
         """
         n_cp, n_pv = self.devices.n_cp, self.devices.n_pv
         if not converged:
@@ -579,7 +642,6 @@ class OpenDSSEngine:
             if self._transformer_at_source
             else self.transformer_loading_pct()
         )
-        demand_kw = float(np.add.reduce(self._load_p) - np.add.reduce(pv_kw))
         return GridState(
             converged=True,
             error=None,
@@ -589,7 +651,7 @@ class OpenDSSEngine:
             pv_kw=pv_kw,
             p_phase_cp_bus_kw=self.cp_bus_phase_powers(volts),
             transformer_loading_pct=loading,
-            losses_kw=source_kw - demand_kw,
+            losses_kw=source_kw - self._demand_kw(volts),
             source_kw=source_kw,
         )
 
@@ -641,3 +703,11 @@ class OpenDSSEngine:
     def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
         with contextlib.suppress(Exception):  # never raise from a finaliser
             self.close()
+
+
+def _phases(bus_spec: str, n_phases: int) -> tuple[int, ...]:
+    """Phases (1-3) a device on ``bus_spec`` (``"b"``, ``"b.2"``, ``"b.1.2.3.0"``) connects to."""
+    _, *nodes = bus_spec.split(".")
+    given = [int(n) for n in nodes if n.isdigit()][:n_phases]
+    phases = given if given else list(range(1, n_phases + 1))
+    return tuple(p for p in phases if p in (1, 2, 3))

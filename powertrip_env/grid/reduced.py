@@ -20,9 +20,13 @@ injection currents. Voltages at every LV node are available on demand; they cost
 When the model holds (the engine stays the reference; ``tests/test_reduced.py`` holds the two
 against each other to 1e-6 pu; at the default ``tol`` they agree to about 1e-12 pu):
 
-* every load and generator is constant-PQ (OpenDSS ``Model=1``) and stays inside its
-  ``[Vminpu, Vmaxpu]`` band (outside it OpenDSS turns it into a constant impedance; candidates
-  that leave a band are flagged, see :attr:`ReducedSolution.out_of_band`);
+* every load and generator is ``Model=1`` (constant PQ inside its ``(Vminpu, Vmaxpu]`` band).
+  Outside its band OpenDSS changes its model (:mod:`powertrip_env.grid.loadmodel`), and so
+  does this one: the band switch is a per-connection function of the node voltage inside the
+  fixed point, so a load leaving its band is solved exactly, never refused
+  (:attr:`ReducedSolution.out_of_band` only reports it). Batches are first iterated with
+  every device at constant PQ (the fast path); only rows that leave a band or do not
+  converge that way are iterated again with the full model;
 * no regulator, capacitor or switch control acts, and the topology is fixed (the feeder may
   hold only lines, transformers, fixed capacitors and reactors, Vsources, loads, meters and
   PowerTrip's own CPs and PV systems; anything else is refused when the model is built);
@@ -35,7 +39,6 @@ CPs, positive = generation for PV systems; CPs and PV systems at unity power fac
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -45,12 +48,11 @@ from scipy.sparse.linalg import splu
 
 from powertrip_env.errors import FeederError, UnknownBusError
 from powertrip_env.grid.engine import CP_PREFIX, PV_PREFIX, OpenDSSEngine
-
-#: OpenDSS classes whose elements the model represents exactly (PD elements sit in ``Y``;
-#: meters do not act on the solution). An enabled element of any other class is refused.
-SUPPORTED_CLASSES = frozenset(
-    {"vsource", "line", "transformer", "capacitor", "reactor", "load", "generator", "energymeter"}
-    | {"monitor"}
+from powertrip_env.grid.loadmodel import (
+    SUPPORTED_CLASSES,
+    Connections,
+    device_connections,
+    unmodelled_elements,
 )
 
 
@@ -61,10 +63,10 @@ class ReducedSolution:
     Attributes:
         volts: (B, n_obs) complex node-to-ground phasors at :attr:`ReducedNetwork.obs_nodes`,
             volts; NaN in rows that did not converge.
-        converged: (B,) True where the iteration converged within ``tol`` and no injection
-            node left its devices' constant-PQ band (only then does OpenDSS agree).
-        out_of_band: (B,) True where the iteration converged but an injection node left its
-            devices' ``[Vminpu, Vmaxpu]`` band (OpenDSS would model them as impedances).
+        converged: (B,) True where the iteration converged within ``tol``.
+        out_of_band: (B,) True where the solution converged with some device outside its
+            ``(Vminpu, Vmaxpu]`` band, i.e. no longer drawing its setpoint (solved exactly
+            as OpenDSS does; reported, not an error).
         currents: (B, n_inj) complex currents injected into
             :attr:`ReducedNetwork.inj_nodes`, amperes; NaN in rows that did not converge.
         iterations: fixed-point iterations run for the batch.
@@ -81,30 +83,15 @@ class ReducedSolution:
         return int(self.converged.shape[0])
 
 
-@dataclass(frozen=True)
-class _Device:
-    """Where one enabled load, CP or PV system connects, and its constant-PQ band."""
-
-    nodes: tuple[str, ...]  # phase nodes, lower-case "bus.k"; power splits evenly over them
-    v_min: float  # constant-PQ band, volts node-to-ground
-    v_max: float
-
-
 def _check_supported(engine: OpenDSSEngine) -> None:
     dss = engine.dss
-    for full_name in dss.Circuit.AllElementNames():
-        cls, _, name = full_name.partition(".")
-        cls = cls.lower()
-        own_pv = cls == "generator" and name.lower().startswith(PV_PREFIX)
-        if cls in SUPPORTED_CLASSES and (cls != "generator" or own_pv):
-            continue
-        dss.Circuit.SetActiveElement(full_name)
-        if dss.CktElement.Enabled():
-            raise FeederError(
-                f"feeder {engine.feeder.name!r}: element {full_name!r} is not supported by the "
-                f"reduced network model, which represents only {sorted(SUPPORTED_CLASSES)} "
-                f"(generators only as PowerTrip PV systems); use OpenDSSEngine for this feeder"
-            )
+    unsupported = unmodelled_elements(dss)
+    if unsupported:
+        raise FeederError(
+            f"feeder {engine.feeder.name!r}: element {unsupported[0]!r} is not supported by the "
+            f"reduced network model, which represents only {sorted(SUPPORTED_CLASSES)} "
+            f"(generators only as PowerTrip PV systems); use OpenDSSEngine for this feeder"
+        )
     for what, value in (("LoadMult", dss.Solution.LoadMult()), ("GenMult", dss.Solution.GenMult())):
         if value != 1.0:
             raise FeederError(
@@ -113,62 +100,14 @@ def _check_supported(engine: OpenDSSEngine) -> None:
             )
 
 
-def _wye_device(
-    engine: OpenDSSEngine,
-    full_name: str,
-    kv: float,
-    vmin_pu: float,
-    vmax_pu: float,
-    is_delta: bool,
-    model: int,
-) -> _Device:
-    dss = engine.dss
-    where = f"feeder {engine.feeder.name!r}: {full_name}"
-    if model != 1:
-        raise FeederError(f"{where} has Model={model}; the reduced network model needs Model=1")
-    phases = dss.CktElement.NumPhases()
-    order = list(dss.CktElement.NodeOrder())
-    grounded = len(order) == phases or order[phases] == 0
-    if is_delta or not grounded or 0 in order[:phases]:
-        raise FeederError(
-            f"{where} is connected {order} (delta={is_delta}); the reduced network model needs "
-            "wye devices with a grounded neutral, e.g. Bus1=<bus>.1"
-        )
-    bus = dss.CktElement.BusNames()[0].split(".")[0].lower()
-    v_base = kv * 1000.0 if phases == 1 else kv * 1000.0 / math.sqrt(3.0)
-    return _Device(tuple(f"{bus}.{k}" for k in order[:phases]), vmin_pu * v_base, vmax_pu * v_base)
-
-
-def _load_device(engine: OpenDSSEngine, name: str) -> _Device | None:
-    dss = engine.dss
-    dss.Circuit.SetActiveElement(f"Load.{name}")
-    if not dss.CktElement.Enabled():
-        return None
-    dss.Loads.Name(name)
-    return _wye_device(
-        engine,
-        f"Load.{name}",
-        dss.Loads.kV(),
-        dss.Loads.Vminpu(),
-        dss.Loads.Vmaxpu(),
-        bool(dss.Loads.IsDelta()),
-        int(dss.Loads.Model()),
-    )
-
-
-def _generator_device(engine: OpenDSSEngine, name: str) -> _Device:
-    dss = engine.dss
-    dss.Circuit.SetActiveElement(f"Generator.{name}")
-    dss.Generators.Name(name)
-    return _wye_device(
-        engine,
-        f"Generator.{name}",
-        dss.Generators.kV(),
-        dss.Generators.Vminpu(),
-        dss.Generators.Vmaxpu(),
-        bool(dss.Generators.IsDelta()),
-        int(dss.Generators.Model()),
-    )
+def _connections(engine: OpenDSSEngine) -> Connections:
+    """Every load, CP and PV connection of the engine's feeder (devices in that order)."""
+    cps = [f"{CP_PREFIX}{k}" for k in range(engine.devices.n_cp)]
+    pvs = [f"{PV_PREFIX}{k}" for k in range(engine.devices.n_pv)]
+    try:
+        return device_connections(engine.dss, engine.feeder.name, [*engine.load_names, *cps], pvs)
+    except FeederError as exc:
+        raise FeederError(f"{exc} (needed by the reduced network model)") from exc
 
 
 def _network_without_devices(engine: OpenDSSEngine) -> tuple[list[str], sp.csc_matrix, np.ndarray]:
@@ -214,36 +153,15 @@ def _positions(nodes: Iterable[str], index: dict[str, int], feeder: str) -> list
     return [index[n] for n in nodes]
 
 
-def _injection_map(
-    devices: Sequence[_Device | None], slot: dict[str, int], va_per_kw: float
-) -> np.ndarray:
-    """(n_devices, n_inj) map from device kW to VA per injection node.
-
-    A multi-phase device spreads its power evenly over its phases; a disabled one maps to 0.
-    """
-    out = np.zeros((len(devices), len(slot)))
-    for row, device in enumerate(devices):
-        if device is not None:
-            for node in device.nodes:
-                out[row, slot[node]] += va_per_kw / len(device.nodes)
-    return out
-
-
-def _bands(
-    devices: Sequence[_Device | None], slot: dict[str, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(n_inj,) lowest and highest constant-PQ voltage at each injection node, volts.
-
-    The tightest band of the devices at the node: outside it one of them turns impedance.
-    """
-    v_min, v_max = np.zeros(len(slot)), np.full(len(slot), np.inf)
-    for device in devices:
-        if device is not None:
-            for node in device.nodes:
-                j = slot[node]
-                v_min[j] = max(v_min[j], device.v_min)
-                v_max[j] = min(v_max[j], device.v_max)
-    return v_min, v_max
+def _node_bands(conn: Connections, slot: np.ndarray, n_inj: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_inj,) squared lowest and highest voltage at each injection node, volts^2, inside
+    which every device there draws its setpoint (the tightest of their bands)."""
+    low = np.maximum(conn.v_low, conn.v_min) * conn.v_base
+    high = conn.v_max * conn.v_base
+    v_min, v_max = np.zeros(n_inj), np.full(n_inj, np.inf)
+    np.maximum.at(v_min, slot, low)
+    np.minimum.at(v_max, slot, high)
+    return v_min**2, v_max**2
 
 
 def _z_columns(y: sp.csc_matrix, columns: list[int], feeder: str) -> np.ndarray:
@@ -289,9 +207,7 @@ class ReducedNetwork:
 
     def __init__(self, engine: OpenDSSEngine, observed_nodes: Sequence[str] = ()) -> None:
         _check_supported(engine)
-        loads = [_load_device(engine, name) for name in engine.load_names]
-        cps = [_load_device(engine, f"{CP_PREFIX}{k}") for k in range(engine.devices.n_cp)]
-        pvs = [_generator_device(engine, f"{PV_PREFIX}{k}") for k in range(engine.devices.n_pv)]
+        conn = _connections(engine)
         names, y, v0 = _network_without_devices(engine)
         index = {n: k for k, n in enumerate(names)}
         feeder = engine.feeder.name
@@ -299,8 +215,7 @@ class ReducedNetwork:
         self.n_loads = engine.n_loads
         self.n_cp = engine.devices.n_cp
         self.n_pv = engine.devices.n_pv
-        device_nodes = {n for d in (*loads, *cps, *pvs) if d is not None for n in d.nodes}
-        inj = sorted(_positions(device_nodes, index, feeder))
+        inj = sorted(_positions(set(conn.nodes), index, feeder))
         self.inj_nodes: tuple[str, ...] = tuple(names[k] for k in inj)
         cp_nodes = [f"{d.bus.lower()}.{p}" for d in engine.devices.cps for p in (1, 2, 3)]
         self.obs_nodes: tuple[str, ...] = (*cp_nodes, *(n.lower() for n in observed_nodes))
@@ -309,13 +224,27 @@ class ReducedNetwork:
         obs = _positions(self.obs_nodes, index, feeder)
         lv = _positions(self.node_names, index, feeder)
 
-        # kW -> VA injected per injection node (generation positive), and the band of each.
-        slot = {names[k]: j for j, k in enumerate(inj)}
-        self._load_va = _injection_map(loads, slot, -1000.0)  # (n_loads, n_inj)
-        self._cp_va = _injection_map(cps, slot, -1000.0)  # (n_cp, n_inj)
-        self._pv_va = _injection_map(pvs, slot, 1000.0)  # (n_pv, n_inj)
-        v_min, v_max = _bands([*loads, *cps, *pvs], slot)
-        self._v_min2, self._v_max2 = v_min**2, v_max**2
+        # kW -> VA injected per connection (generation positive), summed per injection node
+        # for the fast path; each node's band, inside which every device there is constant PQ.
+        slot_of = {names[k]: j for j, k in enumerate(inj)}
+        slot = np.array([slot_of[n] for n in conn.nodes], dtype=np.intp)
+        self._conn = conn
+        self._conn_slot = slot
+        self._incidence = np.zeros((len(conn), len(inj)))  # (n_conn, n_inj) 0/1
+        self._incidence[np.arange(len(conn)), slot] = 1.0
+        va = conn.device_map(self.n_loads + self.n_cp + self.n_pv)
+        va[: self.n_loads + self.n_cp] *= -1000.0
+        va[self.n_loads + self.n_cp :] *= 1000.0
+        n_lc = self.n_loads + self.n_cp
+        self._load_vac, self._cp_vac, self._pv_vac = (
+            va[: self.n_loads],
+            va[self.n_loads : n_lc],
+            va[n_lc:],
+        )
+        self._load_va = self._load_vac @ self._incidence  # (n_loads, n_inj)
+        self._cp_va = self._cp_vac @ self._incidence  # (n_cp, n_inj)
+        self._pv_va = self._pv_vac @ self._incidence  # (n_pv, n_inj)
+        self._v_min2, self._v_max2 = _node_bands(conn, slot, len(inj))
 
         z = _z_columns(y, inj, feeder)  # (n_all, n_inj)
         # Stored transposed and contiguous: the hot loop computes I (B, n_inj) @ Z^T.
@@ -380,15 +309,64 @@ class ReducedNetwork:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             v, converged, iterations = self._fixed_point(s_conj, tol, max_iter)
             current = np.divide(s_conj, np.conjugate(v))
-            v_abs2 = v.real**2 + v.imag**2
-            in_band = np.all((v_abs2 >= self._v_min2) & (v_abs2 <= self._v_max2), axis=1)
+            in_band = self._in_band(v)
+            # Rows that left a band (or did not converge at constant PQ) again, with every
+            # device's OpenDSS model: the constant-PQ solution is not theirs.
+            redo = np.flatnonzero(~(converged & in_band))
+            if redo.size:
+                s_conn = np.empty((redo.size, len(self._conn)), dtype=np.complex128)
+                s_conn.real = (
+                    p[redo % p.shape[0]] @ self._load_vac
+                    + cp[redo % cp.shape[0]] @ self._cp_vac
+                    + pv[redo % pv.shape[0]] @ self._pv_vac
+                )
+                s_conn.imag = -(q[redo % q.shape[0]] @ self._load_vac)
+                v_r, converged_r, iterations_r = self._fixed_point_banded(s_conn, tol, max_iter)
+                current[redo] = self._banded_currents(s_conn, v_r)
+                converged[redo] = converged_r
+                in_band[redo] = self._in_band(v_r)
+                iterations = max(iterations, iterations_r)
             volts = current @ self._zt_obs
             volts += self._v0_obs
         out_of_band = converged & ~in_band
-        converged = converged & in_band
         volts[~converged] = np.nan
         current[~converged] = np.nan
         return ReducedSolution(volts, converged, out_of_band, current, iterations)
+
+    def _in_band(self, v: np.ndarray) -> np.ndarray:
+        """(B,) whether every injection node of each row is inside its constant-PQ band."""
+        v_abs2 = v.real**2 + v.imag**2
+        return np.all((v_abs2 >= self._v_min2) & (v_abs2 <= self._v_max2), axis=1)
+
+    def _banded_currents(self, s_conn: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """(B, n_inj) currents injected at node voltages ``v`` with every device's model.
+
+        A device injecting ``S`` at its setpoint injects ``conj(S) * k / |V|^2 * V``, with
+        ``k`` OpenDSS's power scale at ``|V|`` (1 inside its band: then this is conj(S / V)).
+        """
+        v_conn = v[:, self._conn_slot]
+        v_abs2 = v_conn.real**2 + v_conn.imag**2
+        scale = self._conn.power_scale(np.sqrt(v_abs2))
+        return (s_conn * (scale / v_abs2) * v_conn) @ self._incidence
+
+    def _fixed_point_banded(
+        self, s_conn: np.ndarray, tol: float, max_iter: int
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """As :meth:`_fixed_point`, with each connection's voltage-dependent power."""
+        v = np.empty((s_conn.shape[0], self.n_inj), dtype=np.complex128)
+        v[:] = self._v0_inj
+        limit = tol * self._min_abs_v0_inj
+        converged = np.zeros(v.shape[0], dtype=bool)
+        iterations = 0
+        for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+            v_next = self._banded_currents(s_conn, v) @ self._zt_inj
+            v_next += self._v0_inj
+            step = np.abs((v_next - v).view(np.float64))
+            v = v_next
+            converged = step.max(axis=1) <= limit
+            if converged.all():
+                break
+        return v, converged, iterations
 
     def _fixed_point(
         self, s_conj: np.ndarray, tol: float, max_iter: int
