@@ -35,8 +35,8 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
+from agents.actions import fraction_from_action
 from agents.config import EVAL_DAY_BASE, TrainConfig
-from agents.envs import fraction_from_action
 from powertrip_env.config import ScenarioConfig
 from powertrip_env.vector_env import BatchedPowerTripEnv
 

@@ -30,21 +30,11 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor, VecNormalize
 
+from agents.actions import fraction_from_action
+from agents.batched import BatchedTrainingVecEnv
 from agents.config import EVAL_DAY_BASE, TrainConfig, check_weights
 from powertrip_env.config import ScenarioConfig, load_scenario_config
 from powertrip_env.env import PowerTripEnv
-
-
-def fraction_from_action(action: np.ndarray, margin: float = 0.0) -> np.ndarray:
-    """Map agent actions in [-1, 1] (clipped) to the env's fractions in [0, 1].
-
-    With ``margin`` m, [-1, 1] maps linearly to [-m, 1 + m] and the result is clipped to
-    [0, 1]: the bounds are reached from inside the policy's range (``TrainConfig.action_margin``).
-    """
-    fraction = (np.clip(action, -1.0, 1.0) + 1.0) / 2.0
-    if margin == 0.0:
-        return fraction
-    return np.clip(fraction * (1.0 + 2.0 * margin) - margin, 0.0, 1.0)
 
 
 class MarginAction(gym.ActionWrapper[np.ndarray, np.ndarray, np.ndarray]):
@@ -200,8 +190,6 @@ def make_vec_env(
         monitor_dir.mkdir(parents=True, exist_ok=True)
     venv: VecEnv
     if config.env_backend == "batched":
-        from agents.batched import BatchedTrainingVecEnv
-
         filename = None if monitor_dir is None else str(monitor_dir / "batched")
         venv = VecMonitor(BatchedTrainingVecEnv(config, scenario), filename=filename)
     else:

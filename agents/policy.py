@@ -19,8 +19,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecNormalize
 
+from agents.actions import fraction_from_action
 from agents.config import TrainConfig, check_weights
-from agents.envs import fraction_from_action
 from agents.models import (
     ALGO_CLASSES,
     CHECKPOINT_DIR,

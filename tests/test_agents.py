@@ -425,7 +425,7 @@ def test_morl_baselines_gpi_ls_runs_on_the_env_unmodified() -> None:
 
 # ------------------------------------------------------------------ the batched backend
 def test_action_margin_reaches_the_bounds_exactly() -> None:
-    from agents.envs import fraction_from_action
+    from agents.actions import fraction_from_action
 
     a = np.array([-1.0, -0.96, 0.0, 0.95, 1.0, 2.0])
     np.testing.assert_allclose(fraction_from_action(a), (np.clip(a, -1, 1) + 1) / 2)
