@@ -222,13 +222,19 @@ def latest_checkpoint(folder: str | Path) -> Checkpoint | None:
 def atomic_save(path: Path, save: Callable[[str], object]) -> Path:
     """Call ``save(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    The temporary name keeps ``path``'s suffix (SB3 appends ``.zip`` to names without it).
+    The temporary name (``.<stem>.<random>.tmp<suffix>``) keeps ``path``'s suffix (SB3
+    appends ``.zip`` to names without it). The file gets the mode a plain ``open`` would give.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}"
+    )
     os.close(fd)
     try:
         save(tmp)
+        mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

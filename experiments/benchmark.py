@@ -451,6 +451,7 @@ def _resolve(args: BenchmarkArgs) -> tuple[BenchmarkConfig, ScenarioConfig, Path
         if meta.get("command") != "benchmark":
             raise ConfigError(f"--resume {run_dir}: not a benchmark run folder")
         config = benchmark_config_from_dict(meta["benchmark"], resolve_paths=False)
+        runs.remove_stale_temporaries(run_dir)
         return config, scenario_config_from_dict(meta["config"]), run_dir
     config = load_benchmark_config(args.config)
     if args.steps is not None:
@@ -459,7 +460,7 @@ def _resolve(args: BenchmarkArgs) -> tuple[BenchmarkConfig, ScenarioConfig, Path
         config = replace(config, out=args.out)
     base = config.base_scenario()
     feeder = base.feeder.build().name
-    run_dir = Path(config.out) / runs.make_run_id("benchmark", feeder, config.seeds[0])
+    run_dir = runs.new_run_dir(config.out, "benchmark", feeder, config.seeds[0])
     return config, base, run_dir
 
 
@@ -517,7 +518,7 @@ def run_benchmark(
     base = base if base is not None else config.base_scenario()
     if run_dir is None:
         feeder = base.feeder.build().name
-        run_dir = Path(config.out) / runs.make_run_id("benchmark", feeder, config.seeds[0])
+        run_dir = runs.new_run_dir(config.out, "benchmark", feeder, config.seeds[0])
     units_dir = run_dir / UNITS_DIR
     _check_same_benchmark(run_dir, config)
     if not (run_dir / "config.json").is_file():

@@ -13,8 +13,6 @@ its function. Each function writes one PNG atomically and returns its path.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from experiments.runs import atomic_write
 from powertrip_env import metrics
 
 #: Phase (1, 2, 3) -> colour, shared by every figure that separates phases.
@@ -71,16 +70,7 @@ Results = Mapping[str, DayResultLike]
 
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as a PNG at ``path`` atomically (temp file + rename); return ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            fig.savefig(stream, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
 
 def _check(results: Results, columns: Sequence[str]) -> None:

@@ -9,7 +9,6 @@ its inputs) and continues, ending with the same results as a run never interrupt
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -134,8 +133,14 @@ class _Checkpointed:
         self.chosen: list[list[float]] = []
         path = run_dir / CHECKPOINT
         if path.exists():
-            self.chosen = json.loads(path.read_text())["chosen_kw"]
-            fronts = pd.read_parquet(run_dir / "fronts.parquet")
+            self.chosen = runs.read_json(path, "--resume")["chosen_kw"]
+            try:
+                fronts = pd.read_parquet(run_dir / "fronts.parquet")
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"--resume: {str(run_dir / 'fronts.parquet')!r} is missing or damaged "
+                    f"({exc}); start a new run"
+                ) from exc
             controller.fronts = _fronts_from_frame(fronts, names)[: len(self.chosen)]
         # One small frame per finished step, so a checkpoint does not rebuild the day's.
         n_cp = controller.sim.n_cp
@@ -175,24 +180,27 @@ def telling_steps(fronts: pd.DataFrame, n: int = 3) -> list[int]:
     return sorted(chosen)
 
 
-def _load_resume(args: OptimizeArgs) -> tuple[OptimizeArgs, Path]:
+def _load_resume(args: OptimizeArgs) -> tuple[OptimizeArgs, dict[str, Any], Path]:
     run_dir = Path(str(args.resume))
-    meta_path = run_dir / "config.json"
-    if not meta_path.exists():
-        raise ConfigError(f"--resume {run_dir}: no config.json there; is it a run folder?")
-    meta = json.loads(meta_path.read_text())
-    saved = meta["args"]
+    where = f"--resume {run_dir}"
+    meta = runs.read_json(run_dir / "config.json", where)
+    command = meta.get("command") if isinstance(meta, dict) else None
+    if command != "optimize" or not isinstance(meta.get("args"), dict):
+        raise ConfigError(
+            f"{where}: not an optimize run folder (made by {command or 'something else'!r}); "
+            "resume it with its own command"
+        )
+    saved = {**meta["args"], "resume": str(run_dir), "progress": args.progress}
     saved["weights"] = tuple(saved["weights"])
-    return OptimizeArgs(**{**saved, "resume": str(run_dir), "progress": args.progress}), run_dir
+    runs.remove_stale_temporaries(run_dir)
+    return OptimizeArgs(**saved), meta["config"], run_dir
 
 
 def optimize(args: OptimizeArgs) -> Path:
     """Run (or resume) a day under NSGA-II control and return its run folder."""
     if args.resume:
-        args, run_dir = _load_resume(args)
-        config = scenario_config_from_dict(
-            json.loads((run_dir / "config.json").read_text())["config"]
-        )
+        args, saved_config, run_dir = _load_resume(args)
+        config = scenario_config_from_dict(saved_config)
     else:
         config = load_scenario_config(args.scenario)
         run_dir = None
@@ -205,7 +213,7 @@ def optimize(args: OptimizeArgs) -> Path:
         )
     scenario = build_scenario(config, args.seed)
     if run_dir is None:
-        run_dir = Path(args.out) / runs.make_run_id("optimize", scenario.feeder.name, args.seed)
+        run_dir = runs.new_run_dir(args.out, "optimize", scenario.feeder.name, args.seed)
         saved_args = {**asdict(args), "resume": None}
         runs.write_json(
             run_dir / "config.json",

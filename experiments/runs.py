@@ -11,12 +11,15 @@ import json
 import os
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from powertrip_env.errors import ConfigError
 
 PACKAGES = (
     "powertrip",
@@ -40,13 +43,67 @@ def make_run_id(kind: str, scenario: str, seed: int) -> str:
     return f"{kind}__{scenario}__{seed}__{stamp}"
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
+def new_run_dir(out: str | Path, kind: str, scenario: str, seed: int) -> Path:
+    """Create and return a fresh run folder ``<out>/<run id>``, never one another run holds.
+
+    The folder is created with an exclusive ``mkdir``: when a run started in the same second
+    already took the name, ``-1``, ``-2``, ... is appended, so runs started together (even
+    from several processes) each get a folder of their own.
+
+    Raises:
+        OSError: ``out`` cannot hold a new folder (not a directory, no permission, ...).
+    """
+    parent = Path(out)
+    parent.mkdir(parents=True, exist_ok=True)
+    base = make_run_id(kind, scenario, seed)
+    for k in range(1000):
+        run_dir = parent / (base if k == 0 else f"{base}-{k}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        return run_dir
+    # A thousand runs in one second: fall back to a random suffix.
+    run_dir = parent / f"{base}-{uuid.uuid4().hex[:8]}"
+    run_dir.mkdir()
+    return run_dir
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the temporary files an interrupted run left in ``run_dir`` (and below).
+
+    Every file here is written as a hidden temporary (``.<name>.<random>.tmp...``) and then
+    renamed, so one that is still there was never finished. Call only when no process is
+    writing the run (when resuming it).
+    """
+    removed = []
+    for path in Path(run_dir).rglob(".*.tmp*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0o666 less the process's umask."""
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a hidden temporary file beside ``path``, then rename it.
+
+    An interrupted write leaves ``path`` as it was (and at worst a ``.<name>.*.tmp`` file
+    that :func:`remove_stale_temporaries` clears); the file gets the mode a plain ``open``
+    would give it (``mkstemp`` makes 0600, but results are meant to be read and served).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read and served
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -55,7 +112,7 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
 
 
 def write_text(path: Path, text: str) -> Path:
-    return _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: Path, data: Any) -> Path:
@@ -63,7 +120,18 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> Path:
-    return _atomic(path, lambda p: frame.to_parquet(p, index=False))
+    return atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Parsed JSON of ``path``; :class:`ConfigError` naming ``what`` and the file when it is
+    missing or damaged (e.g. truncated by a full disk)."""
+    if not path.is_file():
+        raise ConfigError(f"{what}: no {path.name} in {str(path.parent)!r}; is it a run folder?")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{what}: {str(path)!r} is damaged (not JSON: {exc})") from exc
 
 
 def package_versions() -> dict[str, str]:

@@ -97,7 +97,7 @@ def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
     config = config or load_scenario_config(args.scenario)
     console = Console()
     scenario = build_scenario(config, args.seed)
-    run_dir = Path(args.out) / runs.make_run_id("simulate", scenario.feeder.name, args.seed)
+    run_dir = runs.new_run_dir(args.out, "simulate", scenario.feeder.name, args.seed)
     runs.write_json(
         run_dir / "config.json",
         runs.run_metadata(config.to_dict(), args.seed, command="simulate", steps=args.steps),

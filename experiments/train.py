@@ -154,19 +154,10 @@ def run_train(args: TrainArgs) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------- training
-def _run_id(config: TrainConfig) -> str:
+def _new_run_dir(config: TrainConfig) -> Path:
     scenario = Path(config.scenario).stem if config.scenario else "default"
     tag = "wc" if config.weight_conditioned else f"w{config.weights[0]:.2f}-{config.weights[1]:.2f}"
-    return runs.make_run_id(f"train-{config.algo}-{tag}", scenario, config.seed)
-
-
-def _new_run_dir(config: TrainConfig) -> Path:
-    base = Path(config.out) / _run_id(config)
-    run_dir, k = base, 1
-    while run_dir.exists():  # two runs started in the same second
-        run_dir, k = base.with_name(f"{base.name}-{k}"), k + 1
-    run_dir.mkdir(parents=True)
-    return run_dir
+    return runs.new_run_dir(config.out, f"train-{config.algo}-{tag}", scenario, config.seed)
 
 
 def train(config: TrainConfig) -> Path:
@@ -208,6 +199,7 @@ def resume(
     if progress_bar is not None:
         changes["progress_bar"] = progress_bar
     config = replace(config, **changes)
+    runs.remove_stale_temporaries(run_dir)
     meta = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     meta["config"] = config.to_dict()
     meta.setdefault("resumed", []).append(
