@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import yaml
 
 from powertrip_env.errors import ConfigError
-from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
+from powertrip_env.grid.devices import PLACEMENT_RULES, DevicePlacement, DeviceRule, DeviceSpec
 from powertrip_env.grid.feeder import (
     EMBEDDED_FEEDER_NAME,
     EMBEDDED_FEEDERS,
@@ -48,9 +48,12 @@ class FeederConfig:
         kind: ``embedded`` (IEEE European LV = ENWL network 1 feeder 1), ``master`` (any OpenDSS
             master file at ``path``) or ``enwl`` (``network``/``feeder`` of the ENWL dataset
             downloaded to ``path``).
-        path: master file (kind ``master``) or dataset root folder (kind ``enwl``).
-        network: ENWL network number (kind ``enwl``).
-        feeder: ENWL feeder number (kind ``enwl``).
+        path: master file (kind ``master``); for kind ``enwl``, the dataset folder that holds
+            the ``network_N`` folders, or one feeder's folder (``.../network_5/Feeder_4``,
+            ``RF1``) with ``network`` and ``feeder`` left out. A relative path in a scenario
+            file is relative to that file's folder.
+        network: ENWL network number (kind ``enwl`` with the dataset folder).
+        feeder: ENWL feeder number (kind ``enwl`` with the dataset folder).
         name: which embedded variant of ENWL network 1 feeder 1 (kind ``embedded``):
             ``ieee_lv`` (the IEEE European LV Test Feeder: source 1.05 pu, transformer XHL 4 %)
             or ``enwl_n1f1`` (ENWL's own parameters: source 1.00 pu, ISC1 2500 A, XHL 1 %).
@@ -74,12 +77,13 @@ class FeederConfig:
         _one_of("feeder.load_model", self.load_model, LOAD_MODELS)
         if self.kind in ("master", "enwl") and not self.path:
             raise ConfigError(f"feeder.path is required when feeder.kind={self.kind!r}")
-        if self.kind == "enwl":
+        if self.kind == "enwl" and (self.network, self.feeder) != (None, None):
             for name in ("network", "feeder"):
                 value = getattr(self, name)
-                if not isinstance(value, int) or value < 1:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(
-                        f"feeder.{name}={value!r} must be a positive integer for an ENWL feeder"
+                        f"feeder.{name}={value!r} must be a positive integer for an ENWL feeder "
+                        "(or leave out both network and feeder when path is one feeder's folder)"
                     )
 
     def build(self) -> Feeder:
@@ -93,7 +97,7 @@ class FeederConfig:
             return feeder_from_master(str(self.path))
         from powertrip_env.grid.enwl import load_enwl_feeder
 
-        return load_enwl_feeder(str(self.path), int(self.network or 0), int(self.feeder or 0))
+        return load_enwl_feeder(str(self.path), self.network, self.feeder)
 
 
 @dataclass(frozen=True)
@@ -226,26 +230,72 @@ def dataclass_from_mapping(cls: type[T], data: Any, where: str) -> T:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def _devices(data: Any) -> DevicePlacement:
+#: Keys of the ``devices`` section.
+DEVICE_KEYS = ("cps", "pvs", "seed", "allow_shared_nodes")
+#: The rating key of a placement rule, and its default (docs/architecture.md, devices).
+_RULE_RATING: dict[str, tuple[str, float | tuple[float, float]]] = {
+    "cps": ("p_max_kw", 7.0),
+    "pvs": ("kwp", (3.0, 5.0)),
+}
+
+
+def _device_rule(kind: str, item: dict[str, Any]) -> DeviceRule:
+    rating_key, default = _RULE_RATING[kind]
+    allowed = ["count", "placement", rating_key]
+    unknown = sorted(set(item) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in devices.{kind}; allowed: {allowed}")
+    for key in ("count", "placement"):
+        if key not in item:
+            raise ConfigError(
+                f"devices.{kind} has no {key}; a placement rule reads e.g. "
+                f"{{count: 3, placement: remote_end, {rating_key}: {default}}} "
+                f"(placements: {', '.join(PLACEMENT_RULES)})"
+            )
+    rating = item.get(rating_key, default)
+    try:
+        return DeviceRule(item["count"], item["placement"], rating)
+    except ConfigError as exc:
+        raise ConfigError(f"devices.{kind}: {exc}".replace("rating_kw", rating_key, 1)) from exc
+
+
+def _device_list(kind: str, items: Any) -> DeviceRule | tuple[DeviceSpec, ...]:
+    """``devices.cps``/``devices.pvs``: a list of devices, or one placement rule."""
+    if isinstance(items, dict):
+        return _device_rule(kind, items)
+    items = items or []
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(
+            f"devices.{kind} must be a list of devices or a placement rule mapping, got {items!r}"
+        )
+    specs = []
+    for k, item in enumerate(items):
+        where = f"devices.{kind}[{k}]"
+        try:
+            specs.append(dataclass_from_mapping(DeviceSpec, item, where))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    return tuple(specs)
+
+
+def _devices(data: Any, feeder: FeederConfig) -> DevicePlacement:
+    """The ``devices`` section, placed (rules) and checked (lists) on ``feeder``'s houses."""
+    from powertrip_env.grid.layout import feeder_layout
+    from powertrip_env.grid.placement import place_devices
+
     if not isinstance(data, dict):
         raise ConfigError(f"devices must be a mapping with 'cps' and 'pvs', got {data!r}")
-    out: dict[str, tuple[DeviceSpec, ...]] = {}
-    for kind in ("cps", "pvs"):
-        items = data.get(kind) or []
-        if not isinstance(items, list):
-            raise ConfigError(f"devices.{kind} must be a list, got {items!r}")
-        specs = []
-        for k, item in enumerate(items):
-            where = f"devices.{kind}[{k}]"
-            try:
-                specs.append(dataclass_from_mapping(DeviceSpec, item, where))
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: {exc}") from exc
-        out[kind] = tuple(specs)
-    unknown = sorted(set(data) - {"cps", "pvs"})
+    unknown = sorted(set(data) - set(DEVICE_KEYS))
     if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in devices; allowed: ['cps', 'pvs']")
-    return DevicePlacement(cps=out["cps"], pvs=out["pvs"])
+        raise ConfigError(f"unknown key(s) {unknown} in devices; allowed: {list(DEVICE_KEYS)}")
+    cps, pvs = (_device_list(kind, data.get(kind)) for kind in ("cps", "pvs"))
+    return place_devices(
+        cps,
+        pvs,
+        feeder_layout(feeder.build()),
+        seed=data.get("seed", 0),
+        allow_shared_nodes=data.get("allow_shared_nodes", False),
+    )
 
 
 def scenario_config_from_dict(data: dict[str, Any]) -> ScenarioConfig:
@@ -256,12 +306,13 @@ def scenario_config_from_dict(data: dict[str, Any]) -> ScenarioConfig:
     unknown = sorted(set(data) - sections)
     if unknown:
         raise ConfigError(f"unknown section(s) {unknown}; allowed: {sorted(sections)}")
+    feeder = dataclass_from_mapping(FeederConfig, data.get("feeder"), "feeder")
     return ScenarioConfig(
-        feeder=dataclass_from_mapping(FeederConfig, data.get("feeder"), "feeder"),
+        feeder=feeder,
         profiles=dataclass_from_mapping(ProfileConfig, data.get("profiles"), "profiles"),
         ev=dataclass_from_mapping(EVConfig, data.get("ev"), "ev"),
         objective=dataclass_from_mapping(ObjectiveConfig, data.get("objective"), "objective"),
-        devices=_devices(data.get("devices", {})),
+        devices=_devices(data.get("devices", {}), feeder),
     )
 
 
@@ -286,6 +337,13 @@ def read_yaml(path: str | Path, what: str) -> Any:
 
 
 def load_scenario_config(path: str | Path | None = None) -> ScenarioConfig:
-    """Load a scenario YAML (the shipped default when ``path`` is None)."""
-    source = path if path is not None else default_scenario_path()
-    return scenario_config_from_dict(read_yaml(source, "scenario file"))
+    """Load a scenario YAML (the shipped default when ``path`` is None).
+
+    A relative ``feeder.path`` is taken relative to the YAML file's folder.
+    """
+    source = Path(path) if path is not None else default_scenario_path()
+    data = read_yaml(source, "scenario file")
+    feeder = data.get("feeder") if isinstance(data, dict) else None
+    if isinstance(feeder, dict) and isinstance(feeder.get("path"), str):
+        feeder["path"] = str(source.parent / Path(feeder["path"]).expanduser())
+    return scenario_config_from_dict(data)

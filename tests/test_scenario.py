@@ -62,9 +62,12 @@ def test_bad_config_names_the_field(edit, field) -> None:
 def test_unknown_bus_is_a_config_error() -> None:
     data = _default_dict()
     data["devices"]["cps"][0]["bus"] = "9999"
-    cfg = scenario_config_from_dict(data)
+    with pytest.raises(ConfigError, match=r"devices\.cps\[0\] \('cp1'\): bus '9999'"):
+        scenario_config_from_dict(data)  # refused where the scenario is read
+    cfg = load_scenario_config()
+    bad = replace(cfg.devices, cps=(replace(cfg.devices.cps[0], bus="9999"),))
     with pytest.raises(ConfigError, match="9999"):
-        OpenDSSEngine(cfg.feeder.build(), cfg.devices)
+        OpenDSSEngine(cfg.feeder.build(), bad)  # and by the engine
 
 
 def test_departure_before_arrival_is_a_config_error() -> None:
