@@ -110,7 +110,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         # Loads, CP requests (+1) and PV availability (-1) to their phases: the net load.
         self._net_phase_map = np.concatenate(
             [
-                phase_map([int(n.rsplit(".", 1)[1]) - 1 for n in self.engine.load_nodes]),
+                self.engine.load_phase_shares,
                 phase_map([d.phase - 1 for d in cfg.devices.cps]),
                 -phase_map([d.phase - 1 for d in cfg.devices.pvs]),
             ]

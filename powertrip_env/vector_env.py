@@ -226,7 +226,7 @@ class BatchedPowerTripEnv(VectorEnv):
         self.n_cp, self.n_pv = devices.n_cp, devices.n_pv
         with OpenDSSEngine(self.feeder, devices) as engine:
             self.net = ReducedNetwork(engine)
-            load_phase = [int(n.rsplit(".", 1)[1]) - 1 for n in engine.load_nodes]
+            phase_load = engine.load_phase_shares  # three-phase loads split over a, b, c
         self.n_loads = self.net.n_loads
         #: Voltage base of the observation's CP-bus voltages (``PowerTripEnv``'s), volts.
         self.v_base = float(self.net.base_v[0])
@@ -234,7 +234,7 @@ class BatchedPowerTripEnv(VectorEnv):
         grid = DayGrid(cfg.profiles.resolution_min)
         self.n_steps, self.dt_h = grid.n_steps, grid.dt_h
         self.p_max_kw = np.array([d.p_max_kw for d in devices.cps])
-        self._phase_load = phase_map(load_phase)
+        self._phase_load = phase_load
         self._phase_cp = phase_map([d.phase - 1 for d in devices.cps])
         self._phase_pv = phase_map([d.phase - 1 for d in devices.pvs])
 
@@ -655,9 +655,6 @@ def _failure_reasons(sol: ReducedSolution) -> np.ndarray:
     out = np.full(sol.batch_size, None, dtype=object)
     out[~sol.converged] = (
         f"reduced-model power flow did not converge in {sol.iterations} iterations"
-    )
-    out[sol.out_of_band] = (
-        "a device voltage left its constant-PQ band, where OpenDSS would model it as an impedance"
     )
     return out
 

@@ -1,0 +1,84 @@
+"""Both envs on a real ENWL feeder with a three-phase load, under either load model.
+
+``tests/data/enwl_sample/network_16/Feeder_1`` is ENWL network 16 feeder 1 (CC BY 4.0, see
+NOTICE): 39 houses and ``New Load.LOAD15 Phases=3 Bus1=164 kV=0.412 kW=3``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from powertrip_env.config import ScenarioConfig, scenario_config_from_dict
+from powertrip_env.env import PowerTripEnv
+from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.vector_env import BatchedPowerTripEnv
+
+SAMPLE = Path(__file__).parent / "data" / "enwl_sample"
+
+
+def _config(load_model: str) -> ScenarioConfig:
+    data: dict[str, Any] = {
+        "feeder": {
+            "kind": "enwl",
+            "path": str(SAMPLE),
+            "network": 16,
+            "feeder": 1,
+            "load_model": load_model,
+        },
+        "profiles": {"resolution_min": 15},
+        "devices": {
+            # House buses of the feeder (Loads.txt), on the houses' phases.
+            "cps": [
+                {"name": "cp1", "bus": "7", "phase": 1, "p_max_kw": 7.0},
+                {"name": "cp2", "bus": "13", "phase": 2, "p_max_kw": 7.0},
+            ],
+            "pvs": [
+                {"name": "pv1", "bus": "8", "phase": 2, "p_max_kw": 4.0},
+                {"name": "pv2", "bus": "10", "phase": 3, "p_max_kw": 4.0},
+            ],
+        },
+    }
+    return scenario_config_from_dict(data)
+
+
+def test_a_three_phase_load_splits_over_its_phases() -> None:
+    with OpenDSSEngine(_config("constant_pq").feeder.build()) as engine:
+        row = engine.load_names.index("load15")
+        assert engine.load_phases[row] == (1, 2, 3)
+        np.testing.assert_allclose(engine.load_phase_shares[row], [1 / 3, 1 / 3, 1 / 3])
+        single = [k for k, p in enumerate(engine.load_phases) if len(p) == 1]
+        assert engine.load_phase_shares[single].sum(axis=1).tolist() == [1.0] * len(single)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("load_model", ["constant_pq", "opendss"])
+def test_both_envs_run_full_episodes(load_model: str) -> None:
+    cfg = _config(load_model)
+    env = PowerTripEnv(cfg)
+    try:
+        obs, _ = env.reset(seed=3)
+        steps, done = 0, False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            assert not terminated, info.get("termination_reason")
+            assert env.observation_space.contains(obs)
+            steps, done = steps + 1, truncated
+        assert steps == env.sim.n_steps == 96
+    finally:
+        env.close()
+
+    venv = BatchedPowerTripEnv(3, cfg)
+    try:
+        venv.reset(seed=3)
+        venv.action_space.seed(3)
+        for _ in range(venv.n_steps):
+            obs, reward, terminated, truncated, info = venv.step(venv.action_space.sample())
+            assert not terminated.any(), info.get("termination_reason")
+            assert np.isfinite(reward).all()
+        assert truncated.all()
+    finally:
+        venv.close()
