@@ -19,6 +19,9 @@ from gymnasium.envs.registration import register, registry
 
 __version__ = "0.1.0"
 
+#: Steps in a day at the default 5-minute resolution: the registered ids' episode length.
+STEPS_PER_DAY = 288
+
 __all__ = ["PowerTripEnv", "__version__"]
 
 
@@ -44,6 +47,9 @@ def _register() -> None:
                 entry_point="powertrip_env.env:PowerTripEnv",
                 vector_entry_point="powertrip_env.vector_env:BatchedPowerTripEnv",
                 kwargs=kwargs,
+                # One day at the default 5-minute resolution; TimeAwareObservation needs it.
+                # For 1- or 15-minute scenarios pass max_episode_steps=1440 or 96 to make().
+                max_episode_steps=STEPS_PER_DAY,
                 disable_env_checker=True,
             )
 

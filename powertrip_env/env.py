@@ -13,10 +13,23 @@ import numpy as np
 from gymnasium import spaces
 
 from powertrip_env import metrics
-from powertrip_env.config import ScenarioConfig, load_scenario_config
+from powertrip_env.config import (
+    ScenarioConfig,
+    check_day_seed,
+    check_flag,
+    load_scenario_config,
+)
 from powertrip_env.errors import ConfigError, EnvClosedError
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.geometry import feeder_geometry
 from powertrip_env.grid.state import CPBusReading, GridState
+from powertrip_env.render import (
+    FeederRenderer,
+    FrameWindow,
+    RenderColour,
+    RenderSnapshot,
+    check_render_args,
+)
 from powertrip_env.scenario import Scenario, build_scenario
 from powertrip_env.simulator import FeederSimulator, SimState, unbalance_at_cp_buses
 
@@ -68,8 +81,18 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     their full session energy.
 
     ## Episode End
-    Truncated after the day's last step; terminated when a power flow does not converge
-    (``info["termination_reason"]`` says why).
+    Truncated after the day's last step (or after ``max_episode_steps``); terminated when a
+    power flow does not converge (``info["termination_reason"]`` says why). The registered
+    ids carry ``max_episode_steps=288`` (one day at 5-minute steps) for ``TimeLimit`` and
+    ``TimeAwareObservation``.
+
+    ## Rendering
+    ``render_mode="rgb_array"``: ``render()`` returns a (480, 720, 3) uint8 frame of the
+    feeder after the last step: lines and buses at their coordinates coloured by the lowest
+    phase voltage (``render_colour="voltage"``) or the phase voltage unbalance
+    (``"unbalance"``) at each bus, every CP and PV system with a bar of its setpoint over its
+    upper bound, and a panel with the time, the normalised costs and the setpoints.
+    ``"human"`` shows it in a matplotlib window after every ``reset`` and ``step``.
 
     ## Arguments
     ``config``: a :class:`ScenarioConfig`, a YAML path, or ``None`` for the default scenario;
@@ -78,14 +101,15 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     ``info_metrics``: put every DESIGN.md §7 metric in each step's ``info`` and keep the
     simulator's day log (default; about 85 us more a step), or only ``f1``, ``f2``,
     ``f_norm`` and the setpoints, reading just the CP buses (for training; the same
-    observations and rewards).
+    observations and rewards); ``max_episode_steps``: truncate after this many steps
+    (default: the whole day); ``render_mode``, ``render_colour``: see Rendering.
     ``reset(options={"day_seed": int})`` chooses the day of one episode.
 
     ## Version History
     * v0: initial version.
     """
 
-    metadata = {"render_modes": []}  # noqa: RUF012 - Gymnasium's convention
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 12}  # noqa: RUF012 - Gymnasium's convention
 
     def __init__(
         self,
@@ -93,15 +117,36 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         energy_guarantee: bool | None = None,
         day_seed: int | None = None,
         info_metrics: bool = True,
+        max_episode_steps: int | None = None,
+        render_mode: str | None = None,
+        render_colour: RenderColour = "voltage",
     ) -> None:
-        self._init_args = (config, energy_guarantee, day_seed, info_metrics)
+        self._init_args = (
+            config,
+            energy_guarantee,
+            day_seed,
+            info_metrics,
+            max_episode_steps,
+            render_mode,
+            render_colour,
+        )
+        check_render_args(render_mode, render_colour, self.metadata["render_modes"])
+        self.max_episode_steps = check_max_episode_steps(max_episode_steps)
+        self.render_mode = render_mode
+        self.render_colour = render_colour
+        self._renderer: FeederRenderer | None = None
+        self._window: FrameWindow | None = None
+        self._snapshot: RenderSnapshot | None = None
+        self._horizon = 0
         self._closed = False
-        self.info_metrics = bool(info_metrics)
+        self.info_metrics = check_flag(info_metrics, "info_metrics")
+        self._terminated = False  # the episode ended on a failed power flow
         cfg = config if isinstance(config, ScenarioConfig) else load_scenario_config(config)
         if energy_guarantee is not None:
-            cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=bool(energy_guarantee)))
-        if day_seed is not None and (not isinstance(day_seed, int) or day_seed < 0):
-            raise ConfigError(f"day_seed={day_seed!r} must be a non-negative integer or None")
+            guarantee = check_flag(energy_guarantee, "energy_guarantee")
+            cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=guarantee))
+        if day_seed is not None:
+            day_seed = check_day_seed(day_seed)
         self.config = cfg
         self.day_seed = day_seed
         self.feeder = cfg.feeder.build()
@@ -191,22 +236,30 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if self._closed:
-            raise EnvClosedError("reset() after close(): this env's engine is freed; make a new env")
+            raise EnvClosedError("reset() after close(): the engine is freed; make a new env")
         super().reset(seed=seed)
         options = options or {}
         unknown = set(options) - {"day_seed"}
         if unknown:
             raise ValueError(f"unknown reset option(s) {sorted(unknown)}; allowed: ['day_seed']")
         if "day_seed" in options:
-            day_seed = int(options["day_seed"])
+            day_seed = check_day_seed(options["day_seed"], "options['day_seed']")
         elif self.day_seed is not None:
             day_seed = self.day_seed
         else:
             day_seed = int(self.np_random.integers(0, 2**31 - 1))
         scenario, self.refs = self._day(day_seed)
         self.sim = FeederSimulator(scenario, engine=self.engine)
+        self._terminated = False
         state = self._state = self.sim.reset()
+        self._horizon = min(self.sim.n_steps, self.max_episode_steps or self.sim.n_steps)
         info = {"day_seed": day_seed, "f1_ref": self.refs[0], "f2_ref": self.refs[1]}
+        if self.render_mode is not None:
+            self._snapshot = RenderSnapshot(
+                None, None, None, 0, self._horizon, state.dt_h, None, day_seed, "start of the day"
+            )
+            if self.render_mode == "human":
+                self.render()
         return self._observation(state), info
 
     def action_to_setpoints(self, action: np.ndarray, state: SimState) -> np.ndarray:
@@ -221,19 +274,24 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
         if self._closed:
-            raise EnvClosedError("step() after close(): this env's engine is freed; make a new env")
+            raise EnvClosedError("step() after close(): the engine is freed; make a new env")
         sim, state = self.sim, self._state
         if sim is None or state is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        if sim.done:
-            raise gym.error.ResetNeeded("the day is over; call reset()")
+        if self._terminated:
+            raise gym.error.ResetNeeded("the episode terminated (power flow failed); call reset()")
+        if sim.t >= self._horizon:
+            raise gym.error.ResetNeeded("the episode is over; call reset()")
         x = self.action_to_setpoints(action, state)
         # x is finite and inside the step's bounds by construction: no second check.
         if self.info_metrics:
             result = sim.step(x, with_metrics=True, checked=True)
-            return self._transition(x, result.grid, result.metrics)
-        # Training: only the CP buses are read, and the day log is not kept.
-        return self._transition(x, sim.advance(x, checked=True), {})
+            out = self._transition(x, result.grid, result.metrics)
+        else:  # training: only the CP buses are read, and the day log is not kept
+            out = self._transition(x, sim.advance(x, checked=True), {})
+        if self.render_mode is not None:
+            self._remember_frame(state, x, out[4])
+        return out
 
     def _transition(
         self, x: np.ndarray, grid: GridState | CPBusReading, info: dict[str, Any]
@@ -244,6 +302,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
         state = self._state = sim.observe()
         if not grid.converged:
             info["termination_reason"] = grid.error
+            self._terminated = True
             reward = np.full(2, -FAILURE_COST, dtype=np.float32)
             return self._observation(state), reward, True, False, info
         # The step's unbalance drives f1 and is the next observation's "previous unbalance".
@@ -258,11 +317,63 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
             (min(f1_norm, FAILURE_COST), min(f2_norm, FAILURE_COST))
         )
         obs = self._observation(state, unbalance)
-        return obs, reward, False, sim.done, info
+        return obs, reward, False, sim.t >= self._horizon, info
+
+    # ---------------------------------------------------------------------------- render
+    def _remember_frame(self, before: SimState, x: np.ndarray, info: dict[str, Any]) -> None:
+        """Keep what :meth:`render` draws of the step just taken (the engine holds its solve)."""
+        assert self.sim is not None and self._snapshot is not None
+        failed = "termination_reason" in info
+        self._snapshot = RenderSnapshot(
+            v_pu=None if failed else self.engine.node_voltages(),
+            setpoints_kw=x,
+            upper_kw=before.upper_kw,
+            step=self.sim.t,
+            n_steps=self._horizon,
+            dt_h=before.dt_h,
+            f_norm=info.get("f_norm"),
+            day_seed=self._snapshot.day_seed,
+            note=f"power flow failed: {info['termination_reason']}" if failed else "",
+        )
+        if self.render_mode == "human":
+            self.render()
+
+    def render(self) -> np.ndarray | None:
+        """The feeder after the last step (see :mod:`powertrip_env.render`).
+
+        ``render_mode="rgb_array"``: a (480, 720, 3) uint8 frame; ``"human"``: shows it in a
+        matplotlib window (also after every ``reset`` and ``step``) and returns ``None``.
+        Without a render mode it warns and returns ``None``, as Gymnasium's envs do.
+        """
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() without a render mode: make the env with "
+                "render_mode='rgb_array' or 'human'"
+            )
+            return None
+        if self._snapshot is None:
+            raise gym.error.ResetNeeded("call reset() before render()")
+        if self._renderer is None:
+            self._renderer = FeederRenderer(
+                feeder_geometry(self.engine),
+                self.engine.node_names,
+                self.config.devices,
+                self.render_colour,
+            )
+        frame = self._renderer.frame(self._snapshot)
+        if self.render_mode == "human":
+            if self._window is None:
+                self._window = FrameWindow(self.metadata["render_fps"])
+            self._window.show(frame)
+            return None
+        return frame
 
     def close(self) -> None:
         """Free the OpenDSS engine; ``reset`` and ``step`` raise :class:`EnvClosedError` after."""
         self._closed = True
+        window = getattr(self, "_window", None)
+        if window is not None:
+            window.close()
         if getattr(self, "engine", None) is not None and self.engine._dss is not None:
             self.engine.close()
         super().close()
@@ -270,6 +381,26 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by rebuilding from the constructor arguments (no OpenDSS state travels)."""
         return (type(self), self._init_args)
+
+
+def check_max_episode_steps(max_episode_steps: int | None) -> int | None:
+    """``max_episode_steps`` if it is ``None`` or a positive int (the envs' keyword).
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if max_episode_steps is None:
+        return None
+    if (
+        isinstance(max_episode_steps, bool)
+        or not isinstance(max_episode_steps, (int, np.integer))
+        or max_episode_steps < 1
+    ):
+        raise ConfigError(
+            f"max_episode_steps={max_episode_steps!r} must be a positive integer or None "
+            "(None: the whole day)"
+        )
+    return int(max_episode_steps)
 
 
 def observation_bounds(n_cp: int, n_pv: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,25 +21,40 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
+from gymnasium import logger, spaces
 from gymnasium.error import ResetNeeded
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from powertrip_env import metrics
-from powertrip_env.config import ScenarioConfig, load_scenario_config
+from powertrip_env.config import (
+    MAX_DAY_SEED,
+    ScenarioConfig,
+    check_day_seed,
+    check_flag,
+    load_scenario_config,
+)
 from powertrip_env.env import (
     FAILURE_COST,
     assemble_observations,
+    check_max_episode_steps,
     observation_bounds,
     phase_map,
 )
 from powertrip_env.errors import ConfigError, EnvClosedError
 from powertrip_env.ev import EVFleetState
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.geometry import FeederGeometry, feeder_geometry
 from powertrip_env.grid.reduced import ReducedNetwork, ReducedSolution
 from powertrip_env.profiles import DayGrid
+from powertrip_env.render import (
+    FeederRenderer,
+    FrameWindow,
+    RenderColour,
+    RenderSnapshot,
+    check_render_args,
+)
 from powertrip_env.scenario import build_scenario
 
 #: Days kept built (profiles and references) at least; at least ``num_envs`` are kept.
@@ -68,6 +83,18 @@ class _Day:
     request_kw: np.ndarray  # (T, n_cp)
     requested_kwh: np.ndarray  # (n_sessions,)
     refs: np.ndarray  # (2,)
+
+
+@dataclass(frozen=True)
+class _LastStep:
+    """The results of the last :meth:`BatchedPowerTripEnv.step` of copies ``ids`` (rows)."""
+
+    ids: np.ndarray
+    solution: ReducedSolution
+    setpoints_kw: np.ndarray
+    upper_kw: np.ndarray
+    f_norm: np.ndarray
+    step: np.ndarray  # steps taken in the day after it
 
 
 # ------------------------------------------------------------------ batched EV bookkeeping
@@ -156,10 +183,19 @@ class BatchedPowerTripEnv(VectorEnv):
     A copy is truncated after its day's last step and terminated when its power flow does not
     converge (``infos["termination_reason"]``); other copies carry on.
 
-    Autoreset: ``AutoresetMode.NEXT_STEP`` (as ``SyncVectorEnv`` and ``MOSyncVectorEnv``): the
-    step after a copy ended resets it, ignoring its action, and returns its first observation
-    of the new day with reward ``[0, 0]``, ``terminated = truncated = False`` and the reset's
-    info (``day_seed``, ``f1_ref``, ``f2_ref``).
+    Autoreset (``autoreset_mode``, also in ``metadata["autoreset_mode"]``), as Gymnasium's
+    ``SyncVectorEnv``:
+
+    * ``NEXT_STEP`` (default, as ``MOSyncVectorEnv``): the step after a copy ended resets it,
+      ignoring its action, and returns its first observation of the new day with reward
+      ``[0, 0]``, ``terminated = truncated = False`` and the reset's info (``day_seed``,
+      ``f1_ref``, ``f2_ref``).
+    * ``SAME_STEP``: the step that ends a copy also resets it: it returns the new day's first
+      observation with the last step's reward and flags; ``infos["final_obs"]`` (an object
+      array, ``None`` for the other copies) and ``infos["final_info"]`` hold that copy's last
+      observation and step info, and the top level its reset info.
+    * ``DISABLED``: ended copies must be reset with ``reset(options={"reset_mask": mask})``;
+      stepping before that raises ``ResetNeeded``.
 
     ## Info
     Dicts of arrays with a boolean mask ``_key`` per key (Gymnasium's vector convention).
@@ -173,20 +209,28 @@ class BatchedPowerTripEnv(VectorEnv):
     ``PowerTripEnv`` (``day_seed`` fixes every copy's every episode to one day). ``day_cache``:
     keep at least this many built days (default: ``max(8, num_envs)``; a day costs about
     60 ms to build, so training on a fixed pool of days sets it to the pool's size).
+    ``info_metrics``: the step info above (default) or, like
+    ``PowerTripEnv(info_metrics=False)``, only ``f1``, ``f2``, ``f_norm`` and
+    ``setpoints_kw``. ``max_episode_steps``: truncate each copy's episode after this many
+    steps (default: the day's; the registered ids pass 288, one day at 5-minute steps).
+    ``autoreset_mode``: see Episode End. ``render_mode`` (``"rgb_array"`` or ``"human"``) and
+    ``render_colour`` (``"voltage"`` or ``"unbalance"``): as ``PowerTripEnv``;
+    ``render_copy``: the copy drawn (settable later).
     ``reset(seed=s)`` seeds copy k's generator with ``s + k`` (SB3, Gymnasium), so copy k
-    draws the same days as a ``PowerTripEnv`` reset with ``s + k``; a list gives one seed per
-    copy. ``reset(options=...)`` takes ``day_seed`` (one int for every copy, or one per copy)
-    and ``reset_mask`` (a (N,) bool array: reset only those copies). The scenario's
-    ``objective.unbalance_index`` must be ``pui`` or ``vuf`` (the reduced model gives no branch
-    powers for ``power``).
+    draws the same days as a ``PowerTripEnv`` reset with ``s + k``; a sequence (list, tuple
+    or numpy array) gives one seed per copy. ``reset(options=...)`` takes ``day_seed`` (one
+    int for every copy, or one per copy) and ``reset_mask`` (a (N,) bool array: reset only
+    those copies). The scenario's ``objective.unbalance_index`` must be ``pui`` or ``vuf``
+    (the reduced model gives no branch powers for ``power``).
 
     ## Version History
     * v0: initial version.
     """
 
     metadata: dict[str, Any] = {  # noqa: RUF012 - Gymnasium's convention
-        "render_modes": [],
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": ["rgb_array", "human"],
+        "render_fps": 12,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,  # the default; each instance says its own
     }
     _autoreset: np.ndarray  # (num_envs,) copies that ended last step and reset on the next
     _remaining: np.ndarray  # (num_envs, n_sessions) energy owed to each session, kWh
@@ -198,15 +242,41 @@ class BatchedPowerTripEnv(VectorEnv):
         energy_guarantee: bool | None = None,
         day_seed: int | None = None,
         day_cache: int | None = None,
+        info_metrics: bool = True,
+        max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
+        render_colour: RenderColour = "voltage",
+        render_copy: int = 0,
     ) -> None:
-        self._init_args = (num_envs, config, energy_guarantee, day_seed, day_cache)
+        self._init_args = (
+            num_envs,
+            config,
+            energy_guarantee,
+            day_seed,
+            day_cache,
+            info_metrics,
+            max_episode_steps,
+            autoreset_mode,
+            render_mode,
+            render_colour,
+            render_copy,
+        )
+        check_render_args(render_mode, render_colour, self.metadata["render_modes"])
+        self.render_mode = render_mode
+        self.render_colour = render_colour
+        self.info_metrics = check_flag(info_metrics, "info_metrics")
+        self.max_episode_steps = check_max_episode_steps(max_episode_steps)
+        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ConfigError(f"num_envs={num_envs!r} must be a positive integer")
         cfg = config if isinstance(config, ScenarioConfig) else load_scenario_config(config)
         if energy_guarantee is not None:
-            cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=bool(energy_guarantee)))
-        if day_seed is not None and (not isinstance(day_seed, int) or day_seed < 0):
-            raise ConfigError(f"day_seed={day_seed!r} must be a non-negative integer or None")
+            guarantee = check_flag(energy_guarantee, "energy_guarantee")
+            cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=guarantee))
+        if day_seed is not None:
+            day_seed = check_day_seed(day_seed)
         if day_cache is not None and (
             isinstance(day_cache, bool) or not isinstance(day_cache, int) or day_cache < 1
         ):
@@ -226,6 +296,8 @@ class BatchedPowerTripEnv(VectorEnv):
         self.n_cp, self.n_pv = devices.n_cp, devices.n_pv
         with OpenDSSEngine(self.feeder, devices) as engine:
             self.net = ReducedNetwork(engine)
+            # The engine closes here: what render() draws is taken now, if it will be needed.
+            geometry = feeder_geometry(engine) if render_mode is not None else None
             phase_load = engine.load_phase_shares  # three-phase loads split over a, b, c
         self.n_loads = self.net.n_loads
         #: Voltage base of the observation's CP-bus voltages (``PowerTripEnv``'s), volts.
@@ -252,6 +324,13 @@ class BatchedPowerTripEnv(VectorEnv):
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
         self._started = False
         self._allocate()
+        self._horizon = min(self.n_steps, self.max_episode_steps or self.n_steps)
+        self.render_copy = render_copy
+        self._geometry: FeederGeometry | None = geometry
+        self._renderer: FeederRenderer | None = None
+        self._window: FrameWindow | None = None
+        self._last_step: _LastStep | None = None  # the last step's results, for render()
+        self._fresh = np.ones(num_envs, dtype=bool)  # copies not stepped since their reset
 
     # ------------------------------------------------------------------------------ days
     def _build_day(self, seed: int) -> _Day:
@@ -341,14 +420,15 @@ class BatchedPowerTripEnv(VectorEnv):
     def reset(
         self,
         *,
-        seed: int | Sequence[int | None] | None = None,
+        seed: int | Sequence[int | None] | np.ndarray | None = None,
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every copy (or those of ``options["reset_mask"]``) to the start of a day.
 
         Args:
-            seed: ``None``, an int ``s`` (copy k gets ``s + k``) or one seed (or ``None``) per
-                copy; a seed re-seeds that copy's generator, from which its days are drawn.
+            seed: ``None``, an int ``s`` (copy k gets ``s + k``) or any sequence (list,
+                tuple, numpy array) of one seed (or ``None``) per copy; a seed re-seeds that
+                copy's generator, from which its days are drawn.
             options: ``day_seed`` (int for every copy, or one per copy) chooses the day;
                 ``reset_mask`` ((num_envs,) bool) resets only the copies marked True.
 
@@ -357,7 +437,7 @@ class BatchedPowerTripEnv(VectorEnv):
         """
         if self.closed:
             raise EnvClosedError("reset() after close(): make a new vector env")
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if isinstance(seed, (int, np.integer)) and _is_int(seed):
             super().reset(seed=int(seed))
         seeds = self._seed_list(seed)
         options = dict(options or {})
@@ -370,12 +450,14 @@ class BatchedPowerTripEnv(VectorEnv):
         day_seeds = self._day_seed_list(options.get("day_seed"))
         info = self._reset_copies(ids, [seeds[k] for k in ids], [day_seeds[k] for k in ids])
         self._started = True
+        if self.render_mode == "human":
+            self.render()
         return self._obs.copy(), info
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every copy with its row of ``actions``; copies that ended last step reset.
+        """Step every copy with its row of ``actions``; ended copies reset per the autoreset mode.
 
         Returns:
             ``(observations (N, obs_dim) float32, rewards (N, 2) float32, terminations (N,),
@@ -383,7 +465,8 @@ class BatchedPowerTripEnv(VectorEnv):
 
         Raises:
             ValueError: ``actions`` is not (num_envs, n_cp + n_pv) or holds NaN/inf values.
-            gymnasium.error.ResetNeeded: called before :meth:`reset`.
+            gymnasium.error.ResetNeeded: called before :meth:`reset`, or (``DISABLED``
+                autoreset) a copy that ended was not reset with ``options["reset_mask"]``.
         """
         if self.closed:
             raise EnvClosedError("step() after close(): make a new vector env")
@@ -396,6 +479,11 @@ class BatchedPowerTripEnv(VectorEnv):
         truncated = np.zeros(n, dtype=bool)
         info: dict[str, Any] = {}
         resetting = self._autoreset.copy()
+        if resetting.any() and self.autoreset_mode == AutoresetMode.DISABLED:
+            raise ResetNeeded(
+                f"copies {np.flatnonzero(resetting).tolist()} ended and autoreset_mode is "
+                "DISABLED: reset them with reset(options={'reset_mask': mask}) first"
+            )
         if resetting.any():  # NEXT_STEP autoreset: these copies' actions are ignored
             reset_ids = np.flatnonzero(resetting)
             info = self._reset_copies(reset_ids, [None] * reset_ids.size, [None] * reset_ids.size)
@@ -405,9 +493,81 @@ class BatchedPowerTripEnv(VectorEnv):
             ids = self._all
         if ids.size:
             rewards[ids], terminated[ids], truncated[ids], values = self._step_copies(ids, a)
-            info |= self._scatter(ids, values)
+            ended = terminated | truncated
+            if self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
+                info = self._reset_same_step(ids, values, ended)
+            else:
+                info |= self._scatter(ids, values)
         self._autoreset = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            self._autoreset[:] = False
+        if self.render_mode == "human":
+            self.render()
         return self._obs.copy(), rewards, terminated, truncated, info
+
+    def _reset_same_step(
+        self, ids: np.ndarray, values: dict[str, np.ndarray], ended: np.ndarray
+    ) -> dict[str, Any]:
+        """SAME_STEP autoreset, as Gymnasium's ``SyncVectorEnv``: the ended copies start their
+        next day now; their last observation and step info go to ``final_obs`` (an object
+        array, ``None`` for the others) and ``final_info``, their reset info to the top level.
+        """
+        done = np.flatnonzero(ended)
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        for k in done:
+            final_obs[k] = self._obs[k].copy()
+        final_info = self._scatter(done, {key: v[ended[ids]] for key, v in values.items()})
+        going = ids[~ended[ids]]
+        info = self._scatter(going, {key: v[~ended[ids]] for key, v in values.items()})
+        info |= self._reset_copies(done, [None] * done.size, [None] * done.size, start_frame=False)
+        info["final_obs"], info["_final_obs"] = final_obs, ended.copy()
+        info["final_info"], info["_final_info"] = final_info, ended.copy()
+        return info
+
+    @property
+    def render_copy(self) -> int:
+        """The copy that :meth:`render` draws (0 by default; settable)."""
+        return self._render_copy
+
+    @render_copy.setter
+    def render_copy(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ConfigError(f"render_copy={value!r} must be an int in [0, {self.num_envs})")
+        if not 0 <= value < self.num_envs:
+            raise ConfigError(f"render_copy={value!r} must be in [0, {self.num_envs})")
+        self._render_copy = int(value)
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """Copy :attr:`render_copy` after the last step, as ``PowerTripEnv.render`` draws it.
+
+        ``render_mode="rgb_array"``: one (480, 720, 3) uint8 frame (not a tuple per copy);
+        ``"human"``: shows it (also after every ``reset`` and ``step``) and returns ``None``.
+        The voltages at every bus come from the reduced model's solution of that copy.
+        """
+        if self.render_mode is None:
+            logger.warn(
+                "render() without a render mode: make the env with "
+                "render_mode='rgb_array' or 'human'"
+            )
+            return None
+        if not self._started:
+            raise ResetNeeded("call reset() before render()")
+        if self._renderer is None:
+            assert self._geometry is not None  # taken in __init__ when render_mode is set
+            self._renderer = FeederRenderer(
+                self._geometry, self.net.node_names, self.config.devices, self.render_colour
+            )
+        frame = self._renderer.frame(self._snapshot_of(self.render_copy))
+        if self.render_mode == "human":
+            if self._window is None:
+                self._window = FrameWindow(self.metadata["render_fps"])
+            self._window.show(frame)
+            return None
+        return frame
+
+    def close_extras(self) -> None:
+        if self._window is not None:
+            self._window.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by rebuilding from the constructor arguments (like ``PowerTripEnv``)."""
@@ -434,22 +594,33 @@ class BatchedPowerTripEnv(VectorEnv):
         self._unb = np.zeros((n, self.n_cp))
         self._obs = np.zeros((n, self._obs_low.size), dtype=np.float32)
         self._autoreset = np.zeros(n, dtype=bool)
+        self._day_of_copy = np.zeros(n, dtype=np.int64)
 
-    def _seed_list(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+    def _seed_list(self, seed: Any) -> list[int | None]:
+        """One seed (or ``None``) per copy from ``None``, an int, or any sequence of ints."""
         n = self.num_envs
         if seed is None:
             return [None] * n
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if _is_int(seed):
             return [int(seed) + k for k in range(n)]
-        if isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) == n:
-            return [None if s is None else int(s) for s in seed]
-        raise ValueError(f"seed={seed!r} must be None, an int, or a list of {n} ints or None")
+        values = [] if isinstance(seed, (str, bytes)) or np.ndim(seed) != 1 else list(seed)
+        if len(values) == n and all(s is None or _is_int(s) for s in values):
+            return [None if s is None else int(s) for s in values]
+        raise ValueError(
+            f"seed={seed!r} must be None, an int, or a sequence (list, tuple, numpy array) of "
+            f"{n} ints or None, one per copy"
+        )
 
     def _day_seed_list(self, day_seed: Any) -> list[int | None]:
         n = self.num_envs
         values = [day_seed] * n if day_seed is None or np.ndim(day_seed) == 0 else list(day_seed)
         if len(values) != n or any(
-            v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0)
+            v is not None
+            and (
+                isinstance(v, bool)
+                or not isinstance(v, (int, np.integer))
+                or not 0 <= v <= MAX_DAY_SEED
+            )
             for v in values
         ):
             raise ValueError(
@@ -476,9 +647,17 @@ class BatchedPowerTripEnv(VectorEnv):
         return np.flatnonzero(mask)
 
     def _reset_copies(
-        self, ids: np.ndarray, seeds: Sequence[int | None], day_seeds: Sequence[int | None]
+        self,
+        ids: np.ndarray,
+        seeds: Sequence[int | None],
+        day_seeds: Sequence[int | None],
+        start_frame: bool = True,
     ) -> dict[str, Any]:
-        """Start copies ``ids`` on a new day; write their first observations into ``_obs``."""
+        """Start copies ``ids`` on a new day; write their first observations into ``_obs``.
+
+        ``start_frame=False`` keeps the frame of the render copy's last step (SAME_STEP
+        autoreset, where that step's frame is the one worth showing).
+        """
         chosen = []
         for k, seed, day_seed in zip(ids, seeds, day_seeds, strict=True):
             if seed is not None:
@@ -498,6 +677,9 @@ class BatchedPowerTripEnv(VectorEnv):
             self._place(int(k), day)
         self._autoreset[ids] = False
         self._observe(ids)
+        self._day_of_copy[ids] = chosen
+        if start_frame:
+            self._fresh[ids] = True
         return self._scatter(
             ids,
             {
@@ -613,19 +795,47 @@ class BatchedPowerTripEnv(VectorEnv):
         self._v_cp_pu[ids] = np.where(ok[:, np.newaxis], v_cp_pu.reshape(m, -1), 1.0)
         self._unb[ids] = np.where(ok[:, np.newaxis], unb, 0.0)
         reward[~ok] = -FAILURE_COST
-        truncated = (t + 1 >= self.n_steps) & ok
+        truncated = (t + 1 >= self._horizon) & ok
         self._observe(ids)
-        values = {
-            "f1": f_raw[:, 0],
-            "f2": f_raw[:, 1],
-            "f_norm": f_norm,
-            "setpoints_kw": x,
-            "v_cp_pu": v_cp_pu,
-            "unbalance_pct": unb,
-        }
+        if self.render_mode is not None:  # references only: render() picks its copy later
+            self._last_step = _LastStep(ids, sol, x, upper, f_norm, self._t[ids].copy())
+            self._fresh[ids] = False
+        values = {"f1": f_raw[:, 0], "f2": f_raw[:, 1], "f_norm": f_norm, "setpoints_kw": x}
+        if self.info_metrics:
+            values |= {"v_cp_pu": v_cp_pu, "unbalance_pct": unb}
         if not ok.all():
             values["termination_reason"] = _failure_reasons(sol)
         return reward, ~ok, truncated, values
+
+    def _snapshot_of(self, k: int) -> RenderSnapshot:
+        """What :meth:`render` draws of copy ``k``: its last step, or the start of its day."""
+        last = self._last_step
+        row = 0 if last is None else int(np.searchsorted(last.ids, k))
+        day_seed = int(self._day_of_copy[k])
+        if last is None or self._fresh[k] or row >= last.ids.size or last.ids[row] != k:
+            return RenderSnapshot(
+                None, None, None, 0, self._horizon, self.dt_h, None, day_seed, "start of the day"
+            )
+        sol = last.solution
+        one = slice(row, row + 1)
+        ok = bool(sol.converged[row])
+        v_pu = None
+        if ok:  # every bus's voltage of this one copy: n_nodes x n_inj, only when drawn
+            single = ReducedSolution(
+                sol.volts[one], sol.converged[one], sol.out_of_band[one], sol.currents[one], 0
+            )
+            v_pu = self.net.node_voltages_pu(single)[0]
+        return RenderSnapshot(
+            v_pu=v_pu,
+            setpoints_kw=last.setpoints_kw[row],
+            upper_kw=last.upper_kw[row],
+            step=int(last.step[row]),
+            n_steps=self._horizon,
+            dt_h=self.dt_h,
+            f_norm=last.f_norm[row],
+            day_seed=day_seed,
+            note="" if ok else "power flow failed",
+        )
 
     def _scatter(self, ids: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, Any]:
         """Per-copy values of copies ``ids`` as (num_envs, ...) arrays with ``_key`` masks."""
@@ -648,6 +858,26 @@ class BatchedPowerTripEnv(VectorEnv):
                 mask[ids] = True
             info[key], info[f"_{key}"] = full, mask
         return info
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _autoreset_mode(value: AutoresetMode | str) -> AutoresetMode:
+    """``value`` as an :class:`AutoresetMode` (the enum or its value, e.g. ``"SameStep"``).
+
+    Raises:
+        ConfigError: ``value`` names no mode.
+    """
+    try:
+        return AutoresetMode(value)
+    except ValueError:
+        allowed = [m.value for m in AutoresetMode]
+        raise ConfigError(
+            f"autoreset_mode={value!r} is not an AutoresetMode; use one of {allowed} or "
+            "gymnasium.vector.AutoresetMode.<NAME>"
+        ) from None
 
 
 def _failure_reasons(sol: ReducedSolution) -> np.ndarray:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
+import warnings
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers import RecordVideo, TimeAwareObservation
+from matplotlib import colormaps
 
 import powertrip_env  # noqa: F401 - registers the ids
 from powertrip_env.env import PowerTripEnv
-from powertrip_env.errors import EnvClosedError, PowerFlowError
+from powertrip_env.errors import ConfigError, EnvClosedError, PowerFlowError
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.geometry import feeder_geometry
+from powertrip_env.render import FeederRenderer, RenderSnapshot
 from powertrip_env.vector_env import BatchedPowerTripEnv
 
 
@@ -54,3 +63,203 @@ def test_batched_env_step_and_reset_after_close_raise() -> None:
         venv.step(venv.action_space.sample())
     with pytest.raises(EnvClosedError):
         venv.reset(seed=0)
+
+
+# ------------------------------------------------------------------------------- rendering
+ENV_IDS = ("powertrip/PowerTrip-v0", "powertrip/PowerTripSeed-v0")
+MAP = (slice(0, 480), slice(0, 480))  # the frame's map, left of the panel
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_record_video_of_a_whole_day(env_id: str, tmp_path: Path) -> None:
+    """RecordVideo records a day of rgb_array frames; the map's colours follow the voltages."""
+    pytest.importorskip("moviepy")  # RecordVideo's encoder
+    env = gym.make(env_id, render_mode="rgb_array", day_seed=5, info_metrics=False)
+    folder = str(tmp_path / "video")
+    env = RecordVideo(env, folder, episode_trigger=lambda _: True, disable_logger=True)
+    env.reset(seed=0)
+    frames = {}
+    truncated = False
+    steps = 0
+    while not truncated:
+        _, _, terminated, truncated, _ = env.step(np.full(15, 0.5, dtype=np.float32))
+        steps += 1
+        assert not terminated
+        if steps in (48, 150):  # 04:00 (light load) and 12:30 (PV peak)
+            frames[steps] = _frame(env.render())
+    env.close()
+    assert steps == 288
+    videos = list((tmp_path / "video").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 10_000
+    for frame in frames.values():
+        assert frame.shape == (480, 720, 3) and frame.dtype == np.uint8
+    changed = np.any(frames[48][MAP] != frames[150][MAP], axis=-1)
+    assert changed.sum() > 1000  # the lines' colours, not just the setpoint bars
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("mode", ["rgb_array", "human"])
+def test_every_id_renders_in_every_mode(env_id: str, mode: str, monkeypatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    env = gym.make(env_id, render_mode=mode, day_seed=5, info_metrics=False)
+    assert env.render_mode == mode and mode in env.metadata["render_modes"]
+    env.reset(seed=0)
+    first = env.render()
+    env.step(env.action_space.sample())
+    after = env.render()
+    env.close()
+    if mode == "human":
+        assert first is None and after is None
+    else:
+        first, after = _frame(first), _frame(after)
+        assert first.shape == after.shape == (480, 720, 3)
+        assert np.any(first[MAP] != after[MAP])  # grey before the first solve, coloured after
+
+
+def test_passive_checker_passes_render() -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("powertrip/PowerTrip-v0", render_mode="rgb_array", day_seed=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)  # the render check included
+    others = [w for w in caught if "must be a float" not in str(w.message)]
+    assert not others, [str(w.message) for w in others]
+    env.close()
+
+
+def test_colour_follows_the_voltage(feeder, small_placement) -> None:
+    """A line's pixels take the colour table's entry of its buses' voltage."""
+    with OpenDSSEngine(feeder, small_placement) as engine:
+        geometry = feeder_geometry(engine)
+        names = engine.node_names
+    renderer = FeederRenderer(geometry, names, small_placement)
+    n = small_placement.n_cp + small_placement.n_pv
+    frames = {}
+    for v in (0.95, 1.05):
+        snap = RenderSnapshot(
+            np.full(len(names), v), np.ones(n), np.full(n, 2.0), 1, 288, 1 / 12, None, 0
+        )
+        frames[v] = renderer.frame(snap)
+    lo, hi = 0.94, 1.10
+    for v, frame in frames.items():
+        expected = colormaps["turbo"](np.floor((v - lo) / (hi - lo) * 255) / 255)[:3]
+        colours, counts = np.unique(frame[MAP].reshape(-1, 3), axis=0, return_counts=True)
+        common = colours[np.argsort(counts)[-2]]  # after the white background
+        np.testing.assert_allclose(common / 255.0, expected, atol=0.003)
+    unbalanced = np.full(len(names), 1.0)
+    unbalanced[1::3] = 0.97  # phase b low everywhere: PUI about 2 %
+    u = FeederRenderer(geometry, names, small_placement, colour="unbalance")
+    values = u.bus_values(unbalanced)
+    np.testing.assert_allclose(values[np.isfinite(values)], 100 * 0.02 / 0.99, rtol=1e-9)
+
+
+def test_render_modes_are_checked() -> None:
+    with pytest.raises(ConfigError, match="render_mode='rgb'"):
+        PowerTripEnv(render_mode="rgb")
+    with pytest.raises(ConfigError, match="render_colour"):
+        BatchedPowerTripEnv(2, render_mode="rgb_array", render_colour="pui")  # type: ignore[arg-type]
+
+
+def test_batched_env_renders_the_chosen_copy() -> None:
+    venv = gym.make_vec("powertrip/PowerTrip-v0", num_envs=3, render_mode="rgb_array")
+    assert isinstance(venv, BatchedPowerTripEnv)  # the vector entry point
+    venv.reset(seed=[1, 2, 3])
+    for _ in range(140):
+        venv.step(venv.action_space.sample())
+    frames = []
+    for copy in (0, 2):
+        venv.render_copy = copy
+        frames.append(_frame(venv.render()))
+    venv.close()
+    assert frames[0].shape == (480, 720, 3)
+    assert np.any(frames[0][MAP] != frames[1][MAP])  # two days, two voltage pictures
+    with pytest.raises(ConfigError, match="render_copy"):
+        BatchedPowerTripEnv(2, render_copy=2)
+
+
+def _frame(rendered: object) -> np.ndarray:
+    """``rendered`` as the (H, W, 3) array that an rgb_array render returns."""
+    assert isinstance(rendered, np.ndarray)
+    return rendered
+
+
+# ------------------------------------------------------------------------- keyword parity
+def test_batched_env_takes_every_keyword_of_the_single_env() -> None:
+    single = set(inspect.signature(PowerTripEnv).parameters)
+    batched = set(inspect.signature(BatchedPowerTripEnv).parameters)
+    assert single <= batched, single - batched
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_registered_ids_last_one_day_and_accept_time_aware_observation(env_id: str) -> None:
+    assert gym.spec(env_id).max_episode_steps == 288
+    env = TimeAwareObservation(gym.make(env_id, day_seed=2, info_metrics=False))
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(env.action_space.sample())
+    assert obs.shape == (45,) and obs[-1] == 1  # the time step, appended
+    env.close()
+    venv = gym.make_vec(env_id, num_envs=2)  # the spec's 288 reaches the batched env too
+    assert isinstance(venv, BatchedPowerTripEnv) and venv.max_episode_steps == 288
+    venv.close()
+
+
+def test_max_episode_steps_truncates_both_envs() -> None:
+    env = PowerTripEnv(day_seed=2, max_episode_steps=3, info_metrics=False)
+    venv = BatchedPowerTripEnv(2, day_seed=2, max_episode_steps=3, info_metrics=False)
+    env.reset(seed=0)
+    venv.reset(seed=0)
+    action = np.full(15, 0.5, dtype=np.float32)
+    for k in range(3):
+        *_, truncated, _ = env.step(action)
+        *_, v_truncated, v_info = venv.step(np.stack([action, action]))
+        assert truncated == (k == 2) and list(v_truncated) == [k == 2] * 2
+    assert set(v_info) == {"f1", "f2", "f_norm", "setpoints_kw"} | {
+        f"_{key}" for key in ("f1", "f2", "f_norm", "setpoints_kw")
+    }
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(action)
+    env.close()
+    venv.close()
+    with pytest.raises(ConfigError, match="max_episode_steps"):
+        PowerTripEnv(max_episode_steps=0)
+
+
+def test_seeds_as_any_integer_sequence() -> None:
+    venv = BatchedPowerTripEnv(3)
+    first, _ = venv.reset(seed=np.array([4, 5, 6]))
+    for seed in ([4, 5, 6], (4, 5, 6), np.arange(4, 7, dtype=np.int32), 4):
+        again, _ = venv.reset(seed=seed)
+        np.testing.assert_array_equal(again, first)
+    with pytest.raises(ValueError, match="one per copy"):
+        venv.reset(seed=np.array([1.5, 2.0, 3.0]))
+    venv.close()
+
+
+def test_same_step_autoreset_returns_the_new_day_with_the_old_days_last_step() -> None:
+    """SAME_STEP gives what NEXT_STEP gives one step later, and the ended step in final_*."""
+    kwargs = {"day_seed": None, "max_episode_steps": 3, "info_metrics": False}
+    nxt = BatchedPowerTripEnv(2, autoreset_mode="NextStep", **kwargs)  # type: ignore[arg-type]
+    same = BatchedPowerTripEnv(2, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)  # type: ignore[arg-type]
+    assert same.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP
+    assert nxt.metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP
+    nxt.reset(seed=1)
+    same.reset(seed=1)
+    actions = np.full((2, 15), 0.3, dtype=np.float32)
+    for _ in range(3):
+        obs_n, rew_n, _, trunc_n, info_n = nxt.step(actions)
+        obs_s, rew_s, _, trunc_s, info_s = same.step(actions)
+        np.testing.assert_array_equal(rew_n, rew_s)
+        np.testing.assert_array_equal(trunc_n, trunc_s)
+    assert trunc_s.all() and info_s["_final_obs"].all()
+    np.testing.assert_array_equal(np.stack(info_s["final_obs"]), obs_n)
+    np.testing.assert_array_equal(info_s["final_info"]["f1"], info_n["f1"])
+    reset_obs, *_, reset_info = nxt.step(actions)  # NEXT_STEP resets now
+    np.testing.assert_array_equal(obs_s, reset_obs)
+    np.testing.assert_array_equal(info_s["day_seed"], reset_info["day_seed"])
+    with pytest.raises(ConfigError, match="autoreset_mode"):
+        BatchedPowerTripEnv(2, autoreset_mode="sometimes")
