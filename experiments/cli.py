@@ -110,18 +110,47 @@ def _draw(ns: argparse.Namespace) -> None:
 
 
 def _buses(ns: argparse.Namespace) -> None:
+    from experiments.feeders import bus_heading, bus_table
     from powertrip_env.config import load_scenario_config
-    from powertrip_env.grid.engine import OpenDSSEngine
+    from powertrip_env.grid.layout import feeder_layout
 
     feeder = load_scenario_config(ns.scenario).feeder.build()
-    with OpenDSSEngine(feeder) as engine:
-        print(f"{feeder.name}: {len(engine.bus_names)} LV buses")
-        loads = dict(zip(engine.load_nodes, engine.load_names, strict=True))
-        for bus in engine.bus_names:
-            houses = [
-                f"{n} ({node})" for node, n in loads.items() if node.split(".")[0] == bus.lower()
-            ]
-            print(bus + ("  loads: " + ", ".join(houses) if houses else ""))
+    layout = feeder_layout(feeder)
+    table = bus_table(layout, sort=ns.sort, houses_only=ns.houses)
+    if ns.reverse:
+        table = table.iloc[::-1]
+    print(bus_heading(feeder, layout))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+
+
+def _feeders(ns: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from experiments.feeders import feeder_table
+
+    table = feeder_table(ns.path, solve=not ns.no_solve)
+    if ns.csv:
+        table.to_csv(ns.csv, index=False)
+    shown = table.drop(columns=[] if ns.folders else ["folder"])
+    with pd.option_context("display.max_colwidth", 120, "display.width", 250):
+        print(shown.to_string(index=False))
+    loading = int((table["loads"] == "yes").sum())
+    print(f"{len(table)} feeder(s) found, {loading} load")
+
+
+def _sweep_feeders(ns: argparse.Namespace) -> None:
+    from experiments.sweep import SweepArgs, sweep_feeders
+
+    sweep_feeders(
+        SweepArgs(
+            path=ns.path,
+            scenario=ns.scenario,
+            seed=ns.seed,
+            steps=ns.steps,
+            workers=ns.workers,
+            out=ns.out,
+        )
+    )
 
 
 def _benchmark(ns: argparse.Namespace) -> None:
@@ -265,9 +294,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="feeder.png", help="PNG to write")
     p.set_defaults(func=_draw)
 
-    p = sub.add_parser("buses", help="list the feeder's LV buses and the loads on them")
+    p = sub.add_parser(
+        "buses", help="list the feeder's LV buses: distance from the transformer, phases, houses"
+    )
     _common(p)
+    p.add_argument(
+        "--sort", default="bus", choices=["bus", "distance", "phase"], help="order of the rows"
+    )
+    p.add_argument("--reverse", action="store_true", help="reverse the order (farthest first)")
+    p.add_argument("--houses", action="store_true", help="only buses with a house")
     p.set_defaults(func=_buses)
+
+    p = sub.add_parser(
+        "feeders", help="list every ENWL feeder folder under PATH and whether it loads"
+    )
+    p.add_argument("path", help="the ENWL dataset, one network_N folder or one feeder folder")
+    p.add_argument("--no-solve", action="store_true", help="read the files only, no power flow")
+    p.add_argument("--csv", default=None, help="also write the table to this CSV")
+    p.add_argument("--folders", action="store_true", help="show each feeder's folder")
+    p.set_defaults(func=_feeders)
+
+    p = sub.add_parser(
+        "sweep-feeders",
+        help="a no-control day with rule-placed devices on every ENWL feeder under PATH",
+    )
+    p.add_argument("path", help="the ENWL dataset, one network_N folder or one feeder folder")
+    p.add_argument(
+        "--scenario",
+        default=None,
+        help="scenario YAML whose profiles, EVs and device rules every feeder gets (its feeder "
+        "section is replaced; default: 3 CPs remote_end, 12 PVs random_houses)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the day (and the placement)")
+    p.add_argument("--steps", type=int, default=None, help="only the first N steps of the day")
+    p.add_argument("--workers", type=int, default=2, help="processes (1: in this process)")
+    p.add_argument("--out", default="runs", help="folder for run folders")
+    p.set_defaults(func=_sweep_feeders)
     return parser
 
 
