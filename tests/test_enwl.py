@@ -342,3 +342,15 @@ def test_bus_coordinates_from_xy_position_xls() -> None:
     assert coords["1"] == pytest.approx((223.227, 275.568), abs=1e-3)
     assert {b for line in feeder_lines(feeder) for b in (line.bus1, line.bus2)} <= set(coords)
     assert load_enwl_feeder(RF1).bus_coords_xls is None
+
+
+def test_kind_master_on_an_enwl_master_reads_its_folder() -> None:
+    from powertrip_env.config import FeederConfig
+
+    master = FeederConfig(
+        kind="master", path=str(SAMPLE / "network_16" / "Feeder_1" / "Master.txt")
+    )
+    enwl = FeederConfig(kind="enwl", path=str(SAMPLE), network=16, feeder=1)
+    assert master.build().commands == enwl.build().commands
+    with OpenDSSEngine(master.build()) as engine:
+        assert engine.run_pf() == (True, None)

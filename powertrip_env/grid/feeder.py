@@ -141,14 +141,30 @@ def feeder_from_master(
     latitude_deg: float = ENWL_LATITUDE_DEG,
     longitude_deg: float = ENWL_LONGITUDE_DEG,
 ) -> Feeder:
-    """A feeder from any OpenDSS master file (it must create its circuit with ``New Circuit``).
+    """A feeder from any OpenDSS master file.
+
+    The master creates its circuit with ``New Circuit``; or it is an ENWL feeder's
+    ``Master.txt``, which only edits the default source, and the feeder is then read as
+    :func:`powertrip_env.grid.enwl.load_enwl_feeder` reads the master's folder.
 
     Raises:
-        FeederError: the file does not exist.
+        FeederError: the file does not exist, or (an ENWL master) its folder cannot be read.
     """
     path = Path(master).expanduser().resolve()
     if not path.is_file():
         raise FeederError(f"OpenDSS master file {str(path)!r} does not exist")
+    if _is_enwl_master(path):
+        from dataclasses import replace
+
+        from powertrip_env.grid.enwl import load_enwl_feeder
+
+        feeder = load_enwl_feeder(path.parent)
+        return replace(
+            feeder,
+            name=name or feeder.name,
+            latitude_deg=latitude_deg,
+            longitude_deg=longitude_deg,
+        )
     return Feeder(
         name=name or path.stem,
         commands=(f'Compile "{path}"',),
@@ -156,3 +172,14 @@ def feeder_from_master(
         latitude_deg=latitude_deg,
         longitude_deg=longitude_deg,
     )
+
+
+def _is_enwl_master(path: Path) -> bool:
+    """An ENWL ``Master.txt``: no ``New Circuit``, and an ``Edit Vsource.Source`` line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace").lower()
+    except OSError:
+        return False
+    words = [" ".join(line.split()[:2]) for line in text.splitlines()]
+    has_circuit = any(w.startswith("new circuit.") or w == "new circuit" for w in words)
+    return not has_circuit and any(w.startswith("edit vsource.source") for w in words)
