@@ -7,11 +7,13 @@ received and what is allowed.
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_type_hints
 
+import numpy as np
 import yaml
 
 from powertrip_env.errors import ConfigError
@@ -33,6 +35,36 @@ LOAD_SOURCES = ("demandlib", "enwl")
 PV_SOURCES = ("pvlib", "enwl")
 EV_SESSION_KINDS = ("mixed", "home", "fleet", "enwl")
 UNBALANCE_INDICES = ("pui", "vuf", "power")
+
+
+#: Largest day seed: day seeds travel as int64 (numpy arrays, parquet columns).
+MAX_DAY_SEED = 2**63 - 1
+
+
+def check_day_seed(value: object, name: str = "day_seed") -> int:
+    """``value`` as a day seed: an integer (not a bool, float or text) in [0, 2**63).
+
+    Raises:
+        ConfigError: naming ``name``, the value and what is allowed.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        kind = type(value).__name__
+        raise ConfigError(f"{name}={value!r} must be an integer day seed (not {kind})")
+    if not 0 <= value <= MAX_DAY_SEED:
+        raise ConfigError(f"{name}={value!r} must be in [0, 2**63 - 1]")
+    return int(value)
+
+
+def check_flag(value: object, name: str) -> bool:
+    """``value`` if it is a real boolean (``"no"``, ``"false"`` and 0 are refused, not coerced).
+
+    Raises:
+        ConfigError: naming ``name`` and the value.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        kind = type(value).__name__
+        raise ConfigError(f"{name}={value!r} must be True or False (a bool, not {kind})")
+    return bool(value)
 
 
 def _one_of(field_name: str, value: object, allowed: tuple[Any, ...]) -> None:
@@ -224,10 +256,52 @@ def dataclass_from_mapping(cls: type[T], data: Any, where: str) -> T:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(known)}")
+    _check_types(cls, data, where)
     try:
         return cls(**data)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _type_error(where: str, key: str, value: Any, wanted: str) -> ConfigError:
+    hint = ""
+    if isinstance(value, str):
+        try:
+            float(value)
+            hint = " (it is text; write the number without quotes, and 3.0e-4 rather than 3e-4)"
+        except ValueError:
+            pass
+    return ConfigError(f"{where}.{key}={value!r} must be {wanted}{hint}")
+
+
+def _check_types(cls: type, data: dict[str, Any], where: str) -> None:
+    """Refuse values of the wrong type for the fields annotated ``bool``, ``int``, ``float`` or
+    ``str`` (optionally ``| None``): YAML's ``true`` is no 1 kW rating, 3.9 no day seed, and
+    ``"no"`` no boolean. An integer is taken where a float is (or a name, such as a bus)."""
+    try:
+        hints = get_type_hints(cls)
+    except (NameError, TypeError):  # an annotation this module cannot resolve: no check
+        return
+    for key, value in data.items():
+        hint = hints.get(key)
+        allowed = get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if value is None and type(None) in allowed:
+            continue
+        if bool in allowed:
+            if not isinstance(value, bool):
+                raise _type_error(where, key, value, "true or false")
+        elif isinstance(value, bool) and ({int, float, str} & set(allowed)):
+            raise _type_error(where, key, value, f"{_wanted(allowed)}, not a boolean")
+        elif int in allowed and float not in allowed and not isinstance(value, int):
+            raise _type_error(where, key, value, "an integer")
+        elif float in allowed and not isinstance(value, (int, float)):
+            raise _type_error(where, key, value, "a number")
+        elif str in allowed and not isinstance(value, (str, int)):
+            raise _type_error(where, key, value, "text")
+
+
+def _wanted(allowed: tuple[Any, ...]) -> str:
+    return "a number" if float in allowed else "an integer" if int in allowed else "text"
 
 
 #: Keys of the ``devices`` section.
@@ -324,16 +398,54 @@ def default_scenario_path() -> Path:
 def read_yaml(path: str | Path, what: str) -> Any:
     """Parsed YAML of ``path``; ``what`` names the file in errors (e.g. "scenario file").
 
+    Strict: a key repeated in one mapping is refused (YAML would silently keep the last).
+
     Raises:
-        ConfigError: the file does not exist or is not valid YAML.
+        ConfigError: the file does not exist, is a directory, is not UTF-8 text, or is not
+            valid YAML.
     """
     source = Path(path)
+    if source.is_dir():
+        raise ConfigError(f"{what} {str(source)!r} is a directory; give the YAML file in it")
     if not source.is_file():
         raise ConfigError(f"{what} {str(source)!r} does not exist")
     try:
-        return yaml.safe_load(source.read_text(encoding="utf-8"))
+        return yaml.load(source.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {str(source)!r} is not UTF-8 text: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {str(source)!r} is not valid YAML: {exc}") from exc
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key repeated within one mapping."""
+
+
+def _unique_keys_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> Any:
+    loader.flatten_mapping(node)
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        line = key_node.start_mark.line + 1
+        try:
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice in one mapping (lines {first_line[key]} and "
+                    f"{line}); keep one",
+                    key_node.start_mark,
+                )
+            first_line[key] = line
+        except TypeError:  # an unhashable key: the base constructor reports it
+            break
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_keys_mapping,
+)
 
 
 def load_scenario_config(path: str | Path | None = None) -> ScenarioConfig:
