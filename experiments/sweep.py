@@ -71,7 +71,8 @@ class SweepArgs:
     """The ENWL dataset folder, one ``network_N`` folder or one feeder folder."""
     scenario: str | None = None
     """Scenario YAML (its feeder section is replaced); the shipped default with
-    :data:`DEFAULT_DEVICES` when omitted. Its devices must be placement rules."""
+    :data:`DEFAULT_DEVICES` when omitted. Its devices must be placement rules; of its feeder
+    section only ``load_model`` is kept."""
     seed: int = 0
     """Seed of the day's profiles, and of the placement unless the template sets
     ``devices.seed``."""
@@ -90,7 +91,7 @@ class SweepArgs:
 
 
 def sweep_template(scenario: str | None, seed: int) -> dict[str, Any]:
-    """The scenario data every feeder gets (without its ``feeder`` section).
+    """The scenario data every feeder gets (of its ``feeder`` section, only ``load_model``).
 
     Raises:
         ConfigError: the template's devices are listed bus by bus (they cannot fit every
@@ -99,7 +100,10 @@ def sweep_template(scenario: str | None, seed: int) -> dict[str, Any]:
     data = read_yaml(scenario or default_scenario_path(), "scenario file")
     if not isinstance(data, dict):
         raise ConfigError(f"scenario file {scenario!r} must hold a mapping")
-    data.pop("feeder", None)
+    feeder = data.pop("feeder", None) or {}
+    # The feeder changes from row to row; how its loads respond to voltage does not.
+    if isinstance(feeder, dict) and "load_model" in feeder:
+        data["feeder"] = {"load_model": feeder["load_model"]}
     devices = data.get("devices") if scenario is not None else None
     if devices is None:
         devices = copy.deepcopy(DEFAULT_DEVICES)
@@ -147,10 +151,10 @@ def sweep_one(
         if not layout.houses:
             raise ConfigError(f"feeder {feeder.name!r} has no single-phase house for a device")
         data = {**template, "devices": _fit_counts(template["devices"], len(layout.houses))}
-        data["feeder"] = {"kind": "enwl", "path": folder}
+        data["feeder"] = {**template.get("feeder", {}), "kind": "enwl", "path": folder}
         config = scenario_config_from_dict(data)
         row |= {"cps": config.devices.n_cp, "pvs": config.devices.n_pv}
-        scenario = build_scenario(config, seed, feeder=feeder)
+        scenario = build_scenario(config, seed, feeder=config.feeder.build())
         with FeederSimulator(scenario) as sim:
             summary = sim.run(NoControl(), steps=steps).summary()
         row |= {

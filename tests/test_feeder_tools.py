@@ -58,13 +58,14 @@ def test_feeders_lists_every_feeder_and_why_one_does_not_load(
     assert main(["feeders", str(root), "--csv", str(table_csv)]) == 0
     out = capsys.readouterr().out
     assert "3 feeder(s) found, 2 load" in out
-    table = pd.read_csv(table_csv).set_index("feeder")
-    assert list(table.index) == ["enwl_n5_f4", "enwl_n16_f1", "enwl_rf1"]
-    assert table.loc["enwl_n16_f1", ["buses", "houses", "other_loads"]].tolist() == [471, 38, 1]
-    assert table.loc["enwl_n5_f4", ["houses_a", "houses_b", "houses_c"]].tolist() == [12, 9, 9]
-    assert table.loc["enwl_n5_f4", "farthest_house_m"] == pytest.approx(367.1, abs=0.1)
-    assert table.loc["enwl_n5_f4", "loads"] == "yes"
-    reason = table.loc["enwl_rf1", "loads"]
+    rows = {str(r["feeder"]): r for r in pd.read_csv(table_csv).to_dict("records")}
+    assert list(rows) == ["enwl_n5_f4", "enwl_n16_f1", "enwl_rf1"]
+    n16, n5 = rows["enwl_n16_f1"], rows["enwl_n5_f4"]
+    assert (n16["buses"], n16["houses"], n16["other_loads"]) == (471, 38, 1)
+    assert (n5["houses_a"], n5["houses_b"], n5["houses_c"]) == (12, 9, 9)
+    assert n5["farthest_house_m"] == pytest.approx(367.1, abs=0.1)
+    assert n5["loads"] == "yes"
+    reason = str(rows["enwl_rf1"]["loads"])
     assert reason.startswith("no: ") and "Lines.txt, line 4" in reason and "'nope'" in reason
 
 
@@ -119,3 +120,39 @@ def test_sweep_on_a_process_pool(tmp_path: Path) -> None:
     table = pd.read_csv(run / "sweep.csv")
     assert len(table) == 5 and table["error"].isna().all()
     assert (table["converged_steps"] == 3).all()
+
+
+def test_sweep_template_keeps_the_load_model_and_rules(tmp_path: Path) -> None:
+    from experiments.sweep import sweep_template
+
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        yaml.safe_dump(
+            {
+                "feeder": {"kind": "embedded", "load_model": "opendss"},
+                "profiles": {"season": "winter"},
+                "devices": {"cps": {"count": 1, "placement": "spread"}},
+            }
+        )
+    )
+    data = sweep_template(str(template), seed=7)
+    assert data["feeder"] == {"load_model": "opendss"}
+    assert data["profiles"] == {"season": "winter"}
+    assert data["devices"] == {"cps": {"count": 1, "placement": "spread"}, "seed": 7}
+    assert (
+        main(
+            [
+                "sweep-feeders",
+                str(RF1),
+                "--scenario",
+                str(template),
+                "--steps",
+                "2",
+                "--workers",
+                "1",
+                "--out",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
