@@ -354,3 +354,19 @@ def test_kind_master_on_an_enwl_master_reads_its_folder() -> None:
     assert master.build().commands == enwl.build().commands
     with OpenDSSEngine(master.build()) as engine:
         assert engine.run_pf() == (True, None)
+
+
+def test_master_redirecting_generators_txt_edits_the_source_again(tmp_path: Path) -> None:
+    folder = tmp_path / "RF1"
+    shutil.copytree(RF1, folder)
+    # ENWL's Generators.txt holds one more edit of the source (never redirected as published)
+    (folder / "Generators.txt").write_text(
+        "Edit Vsource.Source BasekV=11 pu=1 ISC3=3000 ISC1=1500\n"
+    )
+    master = folder / "Master.txt"
+    master.write_bytes(master.read_bytes() + b"Redirect Generators.txt\r\n")
+    commands = load_enwl_feeder(folder).commands
+    assert commands[4] == "Edit Vsource.Source BasekV=11 pu=1 ISC3=3000 ISC1=1500"
+    (folder / "Generators.txt").write_text("New Generator.G1 Bus1=3.1 kW=3\n")
+    with pytest.raises(FeederError, match=r"cannot follow a redirect to 'Generators\.txt'"):
+        load_enwl_feeder(folder)

@@ -299,6 +299,20 @@ class _Master:
     files: dict[str, Path]  # element file name (canonical) -> path
 
 
+def _source_edits(path: Path) -> list[_Statement] | None:
+    """The statements of ``path`` if every one is an ``Edit Vsource.Source`` (else None).
+
+    ENWL folders hold such a file (``Generators.txt``); a master that redirects it edits the
+    source once more, as OpenDSS would.
+    """
+    stmts = list(_statements(path, props_required=False))
+    if stmts and all(
+        s.verb.lower() == "edit" and s.target.lower() == "vsource.source" for s in stmts
+    ):
+        return [_parse(s.file, s.line_no, s.text, props_required=True) for s in stmts]
+    return None
+
+
 def _redirect_target(stmt: _Statement, files: dict[str, Path]) -> tuple[str, Path] | None:
     """Canonical name and path of a redirected element file; ``None`` for a skipped file."""
     name = PureWindowsPath(stmt.target.strip("\"'")).name
@@ -308,8 +322,11 @@ def _redirect_target(stmt: _Statement, files: dict[str, Path]) -> tuple[str, Pat
     if canonical is None:
         raise FeederError(
             f"{stmt.where()}: cannot follow a redirect to {name!r}; expected one of "
-            f"{', '.join(ELEMENT_FILES)} (skipped: {', '.join(SKIPPED_FILES)})"
+            f"{', '.join(ELEMENT_FILES)}, a file of 'Edit Vsource.Source' lines (such as "
+            f"Generators.txt), or a skipped file ({', '.join(SKIPPED_FILES)})"
         )
+    if canonical.lower() not in files:
+        raise FeederError(f"{stmt.where()}: {canonical} is not in {stmt.file.parent}")
     return canonical, files[canonical.lower()]
 
 
@@ -321,6 +338,12 @@ def _read_master(files: dict[str, Path]) -> _Master:
         if verb == "edit" and stmt.target.lower() == "vsource.source":
             edits.append(_parse(stmt.file, stmt.line_no, stmt.text, props_required=True))
         elif verb in ("redirect", "compile") and stmt.target:
+            name = PureWindowsPath(stmt.target.strip("\"'")).name.lower()
+            known = {f.lower() for f in (*ELEMENT_FILES, *SKIPPED_FILES)}
+            more = _source_edits(files[name]) if name in files and name not in known else None
+            if more is not None:
+                edits += more
+                continue
             found = _redirect_target(stmt, files)
             if found is not None:
                 redirected[found[0]] = found[1]
