@@ -82,8 +82,8 @@ class FeederLoad:
 
     @property
     def is_house(self) -> bool:
-        """A single-phase load: a house."""
-        return len(self.phases) == 1
+        """A single-phase load (on phase 1, 2 or 3): a house."""
+        return len(self.phases) == 1 and self.phases[0] in (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -268,7 +268,8 @@ def feeder_lines(source: LineSource) -> tuple[FeederLine, ...]:
     """
     lines = tuple(_parse_line(tokens) for tokens in _commands(source, ("line",)))
     if not lines:
-        raise FeederError(f"no 'New Line.' statements found in {source!r}")
+        what = f"feeder {source.name!r}" if isinstance(source, Feeder) else repr(str(source))
+        raise FeederError(f"no 'New Line.' statements found in {what}")
     return lines
 
 
