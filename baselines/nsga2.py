@@ -13,7 +13,29 @@ values are kept. A compromise is chosen on the front normalised by the day's ref
 (F1_ref, F2_ref) with pymoo's multi-criteria decision making: pseudo-weights (default, equal
 weights), the knee (high trade-off point) or the weighted sum.
 
-Defaults: population 100, 100 generations, seed 0; the step ``t`` runs with seed
+Three choices keep the per-step optimiser from making the day's worst step worse and make a
+day affordable:
+
+* **CP floor** (``cp_floor``): with the EV energy guarantee, each CP's search range starts at
+  the flat rate (energy still owed / time left; the default) rather than at the guarantee's
+  latest-possible floor (``latest``, the original formulation). A per-step optimiser defers
+  whatever the step at hand allows; with the latest-possible floor it defers EV energy until
+  the guarantee forces it in at full power, so the day's worst step gets worse than no
+  control. With the flat-rate floor, deferred energy is spread over the rest of the window.
+* **Unbalance cap** (``cap_f1``): each candidate's f1 is constrained (pymoo ``out["G"]``) to
+  at most the day's F1_ref, the worst no-control step, so the compromise never trades a step
+  past the worst no-control step for less curtailment. Candidates whose power flow fails or
+  leaves the constant-PQ band are infeasible through ``out["G"]`` too; where no candidate
+  satisfies a constraint, pymoo returns the least violating one.
+* **Warm start and convergence** (``warm_start``, ``termination``): consecutive steps have
+  nearly the same front, so each step's population starts from the previous step's Pareto
+  set (moved into the new bounds), and the search stops when the front stalls
+  (its hypervolume, normalised by the day's references, grows by less than ``hv_tol`` of
+  itself over ``period`` generations) or at ``n_gen``. A warm
+  start needs the previous step, so it applies only when the day is sequential (the EV
+  energy guarantee on); in the seed formulation every step stays independent.
+
+Defaults: population 100, at most 100 generations, seed 0; the step ``t`` runs with seed
 ``seed + t``, so one seed gives one day of fronts.
 """
 
@@ -21,26 +43,35 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.problem import Problem
+from pymoo.core.termination import TerminateIfAny, Termination
+from pymoo.indicators.hv import HV
 from pymoo.optimize import minimize
+from pymoo.termination.delta import DeltaToleranceTermination
+from pymoo.termination.max_gen import MaximumGenerationTermination
+from pymoo.termination.robust import RobustTermination
 
 from powertrip_env import metrics
 from powertrip_env.errors import ConfigError
+from powertrip_env.ev import CP_FLOORS, CPFloor, cp_floor_kw
 from powertrip_env.grid.reduced import ReducedNetwork
+from powertrip_env.parallel import terminate_pool, watch_parent
 from powertrip_env.scenario import Scenario
 from powertrip_env.simulator import FeederSimulator, SimState
 
 EVALUATORS = ("reduced", "opendss")
 SELECTIONS = ("pseudo_weights", "knee", "weighted_sum")
-#: Cost given to a candidate whose power flow fails or leaves the constant-PQ band.
-INFEASIBLE_F1 = 1e6
+#: When a step's search stops: at a stalled front (at most ``n_gen``) or always at ``n_gen``.
+StopRule = Literal["converged", "n_gen"]
+STOP_RULES: tuple[StopRule, ...] = get_args(StopRule)
 #: A variable whose range is narrower than this (kW) is fixed at its lower bound.
 FIXED_TOL_KW = 1e-9
 
@@ -56,6 +87,16 @@ class NSGA2Config:
         evaluator: ``reduced`` (exact reduced model, batched) or ``opendss``.
         selection: ``pseudo_weights``, ``knee`` or ``weighted_sum``.
         weights: (w_unbalance, w_curtailment) for pseudo-weights and weighted sum; sum to 1.
+        cp_floor: ``flat_rate`` (default) or ``latest``: the lowest CP power searched, with
+            the EV energy guarantee (see the module docstring).
+        cap_f1: constrain each step's f1 to at most the day's F1_ref (the worst no-control
+            step).
+        warm_start: start each step from the previous step's Pareto set (sequential days).
+        termination: ``converged`` (stop when the front stalls, at most ``n_gen``
+            generations) or ``n_gen`` (always ``n_gen``).
+        hv_tol: the ``converged`` rule's tolerance: the largest relative growth of the
+            front's normalised hypervolume that counts as stalled.
+        period: generations the front must stay stalled.
     """
 
     pop_size: int = 100
@@ -64,6 +105,12 @@ class NSGA2Config:
     evaluator: str = "reduced"
     selection: str = "pseudo_weights"
     weights: tuple[float, float] = field(default=(0.5, 0.5))
+    cp_floor: CPFloor = "flat_rate"
+    cap_f1: bool = True
+    warm_start: bool = True
+    termination: StopRule = "converged"
+    hv_tol: float = 1e-3
+    period: int = 5
 
     def __post_init__(self) -> None:
         if not isinstance(self.pop_size, int) or self.pop_size < 4:
@@ -77,11 +124,72 @@ class NSGA2Config:
         if self.selection not in SELECTIONS:
             raise ConfigError(f"nsga2.selection={self.selection!r} is not one of {SELECTIONS}")
         w = tuple(float(v) for v in self.weights)
-        if len(w) != 2 or min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
+        if len(w) != 2 or not np.isfinite(w).all() or min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
             raise ConfigError(
                 f"nsga2.weights={self.weights!r} must be two non-negative numbers summing to 1"
             )
         object.__setattr__(self, "weights", w)
+        if self.cp_floor not in CP_FLOORS:
+            raise ConfigError(f"nsga2.cp_floor={self.cp_floor!r} is not one of {CP_FLOORS}")
+        for name in ("cap_f1", "warm_start"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"nsga2.{name}={getattr(self, name)!r} must be true or false")
+        if self.termination not in STOP_RULES:
+            raise ConfigError(f"nsga2.termination={self.termination!r} is not one of {STOP_RULES}")
+        hv_tol = self.hv_tol
+        if isinstance(hv_tol, bool) or not isinstance(hv_tol, (int, float)) or hv_tol <= 0:
+            raise ConfigError(f"nsga2.hv_tol={hv_tol!r} must be a number > 0")
+        if not isinstance(self.period, int) or self.period < 1:
+            raise ConfigError(f"nsga2.period={self.period!r} must be an integer >= 1")
+
+    def stop_rule(self, refs: np.ndarray) -> Termination:
+        """The pymoo termination of one step's search (``refs``: the day's references)."""
+        at_most = MaximumGenerationTermination(self.n_gen)
+        if self.termination == "n_gen":
+            return at_most
+        stall = RobustTermination(_HypervolumeStall(refs, self.hv_tol), period=self.period)
+        return TerminateIfAny(stall, at_most)
+
+
+class _HypervolumeStall(DeltaToleranceTermination):
+    """Done when the feasible front's normalised hypervolume stops growing.
+
+    pymoo keeps comparing against the generation where growth first fell within ``tol``, so
+    a slow creep over the robust period still counts as growth.
+    """
+
+    def __init__(self, refs: np.ndarray, tol: float) -> None:
+        super().__init__(tol)
+        self._refs = np.asarray(refs, dtype=float)
+        self._hv = HV(ref_point=np.array([1.1, 1.1]))
+
+    def _data(self, algorithm: Any) -> float:
+        feasible, f = algorithm.opt.get("feas", "F")
+        f = f[feasible]
+        return float(self._hv(f / self._refs)) if len(f) else 0.0
+
+    def _delta(self, prev: float, current: float) -> float:
+        return max(0.0, current - prev) / max(current, 1e-12)
+
+
+def reduced_f1(
+    network: ReducedNetwork,
+    index: str,
+    load_p_kw: np.ndarray,
+    load_q_kvar: np.ndarray,
+    x: np.ndarray,
+) -> np.ndarray:
+    """(B,) f1 of the (B, n_cp + n_pv) decision vectors ``x`` on the reduced model.
+
+    ``index`` is ``pui`` or ``vuf``; the loads are (n_loads,) or (B, n_loads). NaN where the
+    power flow fails or leaves the constant-PQ band.
+    """
+    n_cp = network.n_cp
+    solution = network.solve(load_p_kw, load_q_kvar, x[:, :n_cp], x[:, n_cp:])
+    phasors = network.cp_bus_phasors(solution)
+    unbalance = metrics.pui(np.abs(phasors)) if index == "pui" else metrics.vuf(phasors)
+    # Rows that failed are NaN already (the solution's voltages are).
+    return np.where(solution.converged, metrics.f_unbalance(unbalance), np.nan)
 
 
 class _StepObjectives:
@@ -101,7 +209,10 @@ class _StepObjectives:
             self._reduced = ReducedNetwork(sim.engine)
 
     def __call__(self, state: SimState, x: np.ndarray, reduced: bool = True) -> np.ndarray:
-        """(B, 2) objectives of the (B, n) decision vectors ``x`` at ``state``'s step."""
+        """(B, 2) objectives of the (B, n) decision vectors ``x`` at ``state``'s step.
+
+        f1 is NaN where the power flow fails or (reduced model) leaves the constant-PQ band.
+        """
         n_cp = self.sim.n_cp
         f2 = metrics.f_curtailment(state.pv_available_kw, x[:, n_cp:])
         if reduced and self._reduced is not None:
@@ -112,13 +223,7 @@ class _StepObjectives:
 
     def _f1_reduced(self, state: SimState, x: np.ndarray) -> np.ndarray:
         assert self._reduced is not None
-        n_cp = self.sim.n_cp
-        solution = self._reduced.solve(state.load_p_kw, state.load_q_kvar, x[:, :n_cp], x[:, n_cp:])
-        phasors = self._reduced.cp_bus_phasors(solution)
-        index = metrics.pui(np.abs(phasors)) if self.index == "pui" else metrics.vuf(phasors)
-        f1 = metrics.f_unbalance(index)
-        bad = ~solution.converged | solution.out_of_band
-        return np.where(bad, INFEASIBLE_F1, f1)
+        return reduced_f1(self._reduced, self.index, state.load_p_kw, state.load_q_kvar, x)
 
     def _f1_opendss(self, state: SimState, x: np.ndarray) -> float:
         engine, n_cp = self.sim.engine, self.sim.n_cp
@@ -126,7 +231,7 @@ class _StepObjectives:
         engine.set_powers(state.load_p_kw, state.load_q_kvar, x[:n_cp], x[n_cp:])
         converged, _ = engine.run_pf()
         if not converged:
-            return INFEASIBLE_F1
+            return float("nan")
         if self.index == "power":
             index = metrics.power_unbalance(engine.cp_bus_phase_powers())
         else:
@@ -136,17 +241,30 @@ class _StepObjectives:
 
 
 class _StepProblem(Problem):
-    """pymoo problem over the free variables of one step (fixed ones held at their bound)."""
+    """pymoo problem over the free variables of one step (fixed ones held at their bound).
 
-    def __init__(self, objectives: _StepObjectives, state: SimState, free: np.ndarray) -> None:
+    Constraints (``G <= 0`` feasible): the power flow converges inside the constant-PQ band
+    (``G[:, 0]``), and, with ``f1_cap``, f1 / f1_cap - 1 (``G[:, 1]``).
+    """
+
+    def __init__(
+        self,
+        objectives: _StepObjectives,
+        state: SimState,
+        lower: np.ndarray,
+        free: np.ndarray,
+        f1_cap: float | None,
+    ) -> None:
         self.objectives = objectives
         self.state = state
         self.free = free
-        self.template = state.lower_kw.copy()
+        self.template = lower.copy()
+        self.f1_cap = f1_cap
         super().__init__(
             n_var=int(free.size),
             n_obj=2,
-            xl=state.lower_kw[free],
+            n_ieq_constr=1 if f1_cap is None else 2,
+            xl=lower[free],
             xu=state.upper_kw[free],
             vtype=float,
         )
@@ -157,7 +275,16 @@ class _StepProblem(Problem):
         return x
 
     def _evaluate(self, x: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        out["F"] = self.objectives(self.state, self.full(x))
+        f = self.objectives(self.state, self.full(x))
+        failed = np.isnan(f[:, 0])
+        g = [np.where(failed, 1.0, -1.0)]
+        if self.f1_cap is not None:
+            g.append(np.where(failed, 0.0, f[:, 0] / self.f1_cap - 1.0))
+        # pymoo ranks infeasible candidates by their violation alone; their F is never
+        # compared, but must be a number.
+        f[failed, 0] = np.inf
+        out["F"] = f
+        out["G"] = np.column_stack(g)
 
 
 def select_compromise(f_norm: np.ndarray, selection: str, weights: tuple[float, float]) -> int:
@@ -191,6 +318,7 @@ class StepFront:
         f_opendss: (n_points, 2) objectives re-evaluated with OpenDSS.
         chosen: index of the applied point.
         f_no_control: (2,) objectives of no control at this step (OpenDSS).
+        generations: offspring generations the search ran (0 when no variable was free).
     """
 
     t: int
@@ -199,6 +327,7 @@ class StepFront:
     f_opendss: np.ndarray
     chosen: int
     f_no_control: np.ndarray
+    generations: int = 0
 
 
 class NSGA2Controller:
@@ -226,33 +355,75 @@ class NSGA2Controller:
         #: Fronts computed elsewhere (a process pool, see :class:`FrontPool`), by step.
         self.precomputed: dict[int, StepFront] = {}
 
+    def search_lower(self, state: SimState) -> np.ndarray:
+        """(n_var,) the lowest setpoints searched at ``state``'s step: the step's bounds with
+        the configured CP floor (with the EV energy guarantee), kW."""
+        lower = state.lower_kw.copy()
+        if self.sim.ev.energy_guarantee:
+            n_cp = state.n_cp
+            lower[:n_cp] = cp_floor_kw(
+                self.config.cp_floor,
+                state.lower_kw[:n_cp],
+                state.upper_kw[:n_cp],
+                state.remaining_kwh,
+                state.time_to_departure_h,
+            )
+        return lower
+
+    def _warm_points(self, state: SimState, lower: np.ndarray) -> np.ndarray | None:
+        """The previous step's Pareto set moved into this step's bounds (full vectors)."""
+        if not (self.config.warm_start and self.sim.ev.energy_guarantee and self.fronts):
+            return None
+        previous = self.fronts[-1]
+        if previous.t != state.t - 1:
+            return None
+        return np.minimum(np.maximum(previous.x_kw, lower), state.upper_kw)
+
     def front(self, state: SimState) -> StepFront:
         """Run NSGA-II at ``state``'s step and re-evaluate its front with OpenDSS."""
         cfg = self.config
-        free = np.flatnonzero(state.upper_kw - state.lower_kw > FIXED_TOL_KW)
+        lower = self.search_lower(state)
+        free = np.flatnonzero(state.upper_kw - lower > FIXED_TOL_KW)
         no_control = state.upper_kw[None, :]
         f_nc = self.objectives(state, no_control, reduced=False)[0]
         if free.size == 0:
-            x = state.lower_kw[None, :]
+            x = lower[None, :]
             f = self.objectives(state, x, reduced=False)
             return StepFront(state.t, x, f, f, 0, f_nc)
-        problem = _StepProblem(self.objectives, state, free)
+        cap = float(self.refs[0]) if cfg.cap_f1 else None
+        problem = _StepProblem(self.objectives, state, lower, free, cap)
         rng = np.random.default_rng(cfg.seed + state.t)
         start = rng.uniform(problem.xl, problem.xu, size=(cfg.pop_size, free.size))
         # Seed the search with both ends: no control (zero curtailment) and all at minimum.
         start[0], start[1] = problem.xu, problem.xl
+        warm = self._warm_points(state, lower)
+        if warm is not None:
+            # Keep a quarter of the population random, so a front that moved is still found.
+            n = min(len(warm), cfg.pop_size - 2 - cfg.pop_size // 4)
+            start[2 : 2 + n] = warm[:n, free]
         result = minimize(
             problem,
-            NSGA2(pop_size=cfg.pop_size, sampling=start, eliminate_duplicates=True),
-            ("n_gen", cfg.n_gen),
+            NSGA2(
+                pop_size=cfg.pop_size,
+                sampling=start,
+                eliminate_duplicates=True,
+                return_least_infeasible=True,
+            ),
+            cfg.stop_rule(self.refs),
             seed=cfg.seed + state.t,
             verbose=False,
         )
         x = problem.full(np.atleast_2d(result.X))
         f_search = np.atleast_2d(result.F)
         f_check = self.objectives(state, x, reduced=False)
-        chosen = select_compromise(f_check / self.refs, cfg.selection, cfg.weights)
-        return StepFront(state.t, x, f_search, f_check, chosen, f_nc)
+        ok = np.flatnonzero(np.isfinite(f_check).all(axis=1))
+        chosen = 0
+        if ok.size:
+            chosen = int(ok[select_compromise(f_check[ok] / self.refs, cfg.selection, cfg.weights)])
+        # pymoo counts the initial population as generation 1 and leaves its counter one past
+        # the last generation run: what remains is the number of offspring generations.
+        generations = int(result.algorithm.n_gen) - 1
+        return StepFront(state.t, x, f_search, f_check, chosen, f_nc, generations)
 
     def act(self, state: SimState) -> np.ndarray:
         """The chosen point of this step's front, in kW."""
@@ -268,7 +439,10 @@ class NSGA2Controller:
 _WORKER: dict[str, NSGA2Controller] = {}
 
 
-def _init_worker(scenario: Scenario, config: NSGA2Config, refs: tuple[float, float]) -> None:
+def _init_worker(
+    scenario: Scenario, config: NSGA2Config, refs: tuple[float, float], parent_pid: int
+) -> None:
+    watch_parent(parent_pid)  # exit if the driver dies; leave Ctrl-C to the driver
     # Each worker process owns one engine (DESIGN.md §10: never threads sharing one).
     _WORKER["controller"] = NSGA2Controller(FeederSimulator(scenario), config, refs)
 
@@ -309,7 +483,9 @@ class FrontPool:
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=functools.partial(_init_worker, scenario, config, (refs[0], refs[1])),
+            initializer=functools.partial(
+                _init_worker, scenario, config, (refs[0], refs[1]), os.getpid()
+            ),
         )
         self.workers = workers
 
@@ -321,6 +497,10 @@ class FrontPool:
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
+
+    def terminate(self) -> None:
+        """Stop now (on an interrupt): cancel pending steps and terminate the workers."""
+        terminate_pool(self._pool)
 
     def __enter__(self) -> FrontPool:
         return self

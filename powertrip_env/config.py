@@ -220,6 +220,45 @@ class ObjectiveConfig:
 
 
 @dataclass(frozen=True)
+class VoltWattConfig:
+    """The PV inverters' volt-watt droop, P(U), of the ``volt_watt`` baseline.
+
+    EN 50549-1 lets a generating unit reduce its active power as its terminal voltage rises;
+    the thresholds are the network operator's. The curve here: full available power up to
+    ``u_start_pu``, falling linearly to ``p_end_fraction`` of the available power at
+    ``u_end_pu`` and held there above it. Voltages in pu of ``u_nominal_v`` (the phase-to-
+    neutral nominal, 230 V in the UK). The defaults start the droop at the UK statutory
+    maximum (230 V + 10 % = 253 V) and end it 2 % of Un higher.
+
+    Attributes:
+        u_start_pu: voltage where the reduction starts, pu of ``u_nominal_v``.
+        u_end_pu: voltage of full reduction, pu; above ``u_start_pu``.
+        p_end_fraction: share of the available power left at ``u_end_pu`` and above, [0, 1).
+        u_nominal_v: nominal phase-to-neutral voltage, volts.
+    """
+
+    u_start_pu: float = 1.10
+    u_end_pu: float = 1.12
+    p_end_fraction: float = 0.0
+    u_nominal_v: float = 230.0
+
+    def __post_init__(self) -> None:
+        for name in ("u_start_pu", "u_end_pu", "p_end_fraction", "u_nominal_v"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"volt_watt.{name}={value!r} must be a number")
+        if not 0.9 <= self.u_start_pu < self.u_end_pu <= 1.3:
+            raise ConfigError(
+                f"volt_watt.u_start_pu={self.u_start_pu!r} and u_end_pu={self.u_end_pu!r} "
+                "must satisfy 0.9 <= u_start_pu < u_end_pu <= 1.3"
+            )
+        if not 0.0 <= self.p_end_fraction < 1.0:
+            raise ConfigError(f"volt_watt.p_end_fraction={self.p_end_fraction!r} must be in [0, 1)")
+        if not self.u_nominal_v > 0.0:
+            raise ConfigError(f"volt_watt.u_nominal_v={self.u_nominal_v!r} must be > 0 volts")
+
+
+@dataclass(frozen=True)
 class ScenarioConfig:
     """Everything that defines a scenario-day, except the seed."""
 
@@ -228,6 +267,7 @@ class ScenarioConfig:
     ev: EVConfig = field(default_factory=EVConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     devices: DevicePlacement = field(default_factory=DevicePlacement)
+    volt_watt: VoltWattConfig = field(default_factory=VoltWattConfig)
 
     def __post_init__(self) -> None:
         if self.devices.n_cp == 0:
@@ -376,7 +416,7 @@ def scenario_config_from_dict(data: dict[str, Any]) -> ScenarioConfig:
     """Build a validated :class:`ScenarioConfig` from plain data (parsed YAML/JSON)."""
     if not isinstance(data, dict):
         raise ConfigError(f"a scenario config must be a mapping, got {type(data).__name__}")
-    sections = {"feeder", "profiles", "ev", "objective", "devices"}
+    sections = {"feeder", "profiles", "ev", "objective", "devices", "volt_watt"}
     unknown = sorted(set(data) - sections)
     if unknown:
         raise ConfigError(f"unknown section(s) {unknown}; allowed: {sorted(sections)}")
@@ -387,6 +427,7 @@ def scenario_config_from_dict(data: dict[str, Any]) -> ScenarioConfig:
         ev=dataclass_from_mapping(EVConfig, data.get("ev"), "ev"),
         objective=dataclass_from_mapping(ObjectiveConfig, data.get("objective"), "objective"),
         devices=_devices(data.get("devices", {}), feeder),
+        volt_watt=dataclass_from_mapping(VoltWattConfig, data.get("volt_watt"), "volt_watt"),
     )
 
 

@@ -10,10 +10,55 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from powertrip_env.errors import ConfigError
+
+#: How a per-step controller bounds CP power from below so that every EV is served:
+#: ``flat_rate`` (at least the energy still owed over the time left, so owed energy is spread
+#: over the plug-in window) or ``latest`` (only what the guarantee needs: the owed energy the
+#: charger could no longer deliver after this step; deferring to it piles energy up at the
+#: end of the window).
+CPFloor = Literal["flat_rate", "latest"]
+CP_FLOORS: tuple[CPFloor, ...] = get_args(CPFloor)
+
+
+def flat_rate_kw(
+    remaining_kwh: np.ndarray, time_to_departure_h: np.ndarray, upper_kw: np.ndarray
+) -> np.ndarray:
+    """(n_cp,) the flat charging rate: energy still owed / time left, capped at ``upper_kw``.
+
+    0 where no EV is plugged in (no time left). Units: kWh, h, kW.
+    """
+    hours = np.asarray(time_to_departure_h, dtype=float)
+    rate = np.divide(remaining_kwh, hours, out=np.zeros_like(hours), where=hours > 0.0)
+    return np.minimum(rate, upper_kw)
+
+
+def cp_floor_kw(
+    floor: CPFloor,
+    lower_kw: np.ndarray,
+    upper_kw: np.ndarray,
+    remaining_kwh: np.ndarray,
+    time_to_departure_h: np.ndarray,
+) -> np.ndarray:
+    """(n_cp,) the lower bound of CP power a per-step controller uses, kW.
+
+    ``lower_kw`` is the guarantee's own (latest-possible) floor, ``upper_kw`` the step's
+    upper bound; the flat-rate floor is never below the latest-possible one nor above the
+    upper bound.
+
+    Raises:
+        ConfigError: ``floor`` is not one of :data:`CP_FLOORS`.
+    """
+    if floor == "latest":
+        return np.asarray(lower_kw, dtype=float).copy()
+    if floor == "flat_rate":
+        flat = flat_rate_kw(remaining_kwh, time_to_departure_h, upper_kw)
+        return np.maximum(flat, lower_kw)
+    raise ConfigError(f"cp_floor={floor!r} is not one of {CP_FLOORS}")
 
 
 @dataclass(frozen=True)

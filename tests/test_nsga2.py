@@ -40,7 +40,9 @@ def midday(scenario):
 
 
 def _front(sim, state, **kw):
-    return NSGA2Controller(sim, NSGA2Config(**kw), refs=(10.0, 50.0)).front(state)
+    # Without the unbalance cap: refs here are arbitrary, and the cap is refs[0].
+    config = NSGA2Config(**{"cap_f1": False, **kw})
+    return NSGA2Controller(sim, config, refs=(10.0, 50.0)).front(state)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +53,11 @@ def _front(sim, state, **kw):
         ({"weights": (0.7, 0.7)}, "weights"),
         ({"evaluator": "magic"}, "evaluator"),
         ({"selection": "best"}, "selection"),
+        ({"cp_floor": "earliest"}, "cp_floor"),
+        ({"termination": "never"}, "termination"),
+        ({"hv_tol": 0.0}, "hv_tol"),
+        ({"period": 0}, "period"),
+        ({"cap_f1": "yes"}, "cap_f1"),
     ],
 )
 def test_bad_settings_raise_config_error(kwargs, field) -> None:
@@ -71,6 +78,46 @@ def test_front_is_non_dominated_inside_bounds_with_zero_curtailment_end(midday) 
     assert f[:, 1].min() <= 0.01 * full_curtailment
     # The chosen point is on the front and the front is a real trade-off.
     assert 0 <= front.chosen < len(f) and np.ptp(f[:, 0]) > 0 and np.ptp(f[:, 1]) > 0
+
+
+def test_cap_keeps_every_front_point_at_or_below_the_day_reference(midday) -> None:
+    sim, state = midday
+    f_nc = NSGA2Controller(sim, NSGA2Config(pop_size=4, n_gen=1), refs=(1, 1)).objectives(
+        state, state.upper_kw[None, :], reduced=False
+    )[0, 0]
+    cap = 0.8 * float(f_nc)  # below no control: the cap binds
+    config = NSGA2Config(pop_size=30, n_gen=20, termination="n_gen")
+    front = NSGA2Controller(sim, config, refs=(cap, 50.0)).front(state)
+    assert np.all(front.f_reduced[:, 0] <= cap * (1 + 1e-9))
+    assert np.all(front.f_opendss[:, 0] <= cap * (1 + 1e-6))
+
+
+def test_flat_rate_floor_spreads_owed_energy(midday) -> None:
+    sim, state = midday
+    n_cp = sim.n_cp
+    flat = np.minimum(state.remaining_kwh / np.maximum(state.time_to_departure_h, 1e-12), 1e9)
+    flat = np.where(state.plugged, np.minimum(flat, state.upper_kw[:n_cp]), 0.0)
+    assert np.any(flat > state.lower_kw[:n_cp] + 1e-6)  # the floors differ at this step
+    spread = _front(sim, state, pop_size=20, n_gen=10)
+    latest = _front(sim, state, pop_size=20, n_gen=10, cp_floor="latest")
+    assert np.all(spread.x_kw[:, :n_cp] >= flat - 1e-9)
+    assert np.any(latest.x_kw[:, :n_cp] < flat - 1e-6)
+
+
+def test_converged_search_stops_before_the_generation_limit(midday) -> None:
+    sim, state = midday
+    refs = (10.0, 50.0)
+    common = {"pop_size": 40, "n_gen": 200, "cap_f1": False}
+    fast = _front(sim, state, **common, hv_tol=1e-3, period=3)
+    full = _front(sim, state, **common, termination="n_gen")
+    assert fast.generations < 200 and full.generations == 200
+    hv = {
+        k: metrics.normalise(f.f_reduced, np.asarray(refs)) for k, f in (("a", fast), ("b", full))
+    }
+    from pymoo.indicators.hv import HV
+
+    indicator = HV(ref_point=np.array([1.1, 1.1]))
+    assert indicator(hv["a"]) >= 0.95 * indicator(hv["b"])
 
 
 def test_one_seed_one_front(midday) -> None:
