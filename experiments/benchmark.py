@@ -54,6 +54,7 @@ from experiments.benchmark_config import (
 )
 from powertrip_env.config import ScenarioConfig, scenario_config_from_dict
 from powertrip_env.errors import ConfigError, PowerTripError
+from powertrip_env.parallel import terminate_pool, watch_parent
 from powertrip_env.simulator import Controller, FeederSimulator, SimState
 
 BACKENDS = ("process", "ray")
@@ -318,18 +319,25 @@ def _run_pool(
     for key, value in WORKER_ENV.items():
         os.environ.setdefault(key, value)  # inherited by the spawned workers
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=watch_parent,  # workers exit if this driver dies
+        initargs=(os.getpid(),),
+    )
+    try:
         futures = {pool.submit(run_unit, config, base, unit): unit for unit in units}
-        try:
-            for future in as_completed(futures):
-                try:
-                    out = future.result()
-                except Exception as exc:  # the worker died (e.g. a crash inside OpenDSS)
-                    out = failed_output(futures[future], exc)
-                done(out)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        for future in as_completed(futures):
+            try:
+                out = future.result()
+            except Exception as exc:  # the worker died (e.g. a crash inside OpenDSS)
+                out = failed_output(futures[future], exc)
+            done(out)
+    except BaseException:
+        # Interrupted (or done() failed): stop the running units now; finished ones are kept.
+        terminate_pool(pool)
+        raise
+    pool.shutdown()
 
 
 def _run_ray(
@@ -552,7 +560,10 @@ def run_benchmark(
             if not out.ok:
                 console.print(f"[red]unit {out.unit.id} failed:[/red] {out.error}")
 
-        execute(todo, config, base, done, backend=backend, workers=workers, address=address)
+        try:
+            execute(todo, config, base, done, backend=backend, workers=workers, address=address)
+        except KeyboardInterrupt:
+            raise runs.RunInterrupted(run_dir, f"powertrip benchmark --resume {run_dir}") from None
     from experiments.benchmark_tables import write_tables
     from experiments.report import write_report
 

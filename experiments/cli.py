@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import math
+import os
+import signal
 import sys
+import tempfile
+import threading
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from powertrip_env.errors import PowerTripError
 
@@ -30,7 +40,33 @@ def _weights(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(
             f"weights must be two numbers like 0.5,0.5, got {text!r}"
         ) from None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise argparse.ArgumentTypeError(
+            f"weights must be finite numbers like 0.5,0.5, got {text!r}"
+        )
     return a, b
+
+
+def _count(text: str) -> int:
+    """An argparse type: an integer of at least 1 (a step count, a worker count, ...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (1 or more), got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a non-negative integer seed."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
 
 
 def _optimize(ns: argparse.Namespace) -> None:
@@ -48,6 +84,7 @@ def _optimize(ns: argparse.Namespace) -> None:
             steps=ns.steps,
             out=ns.out,
             resume=ns.resume,
+            workers=ns.workers,
             progress=not ns.no_progress,
         )
     )
@@ -203,27 +240,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="a day under no control, with figures and a report")
     _common(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the day's profiles")
-    p.add_argument("--steps", type=int, default=None, help="only the first N steps")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the day's profiles")
+    p.add_argument("--steps", type=_count, default=None, help="only the first N steps")
     p.add_argument("--out", default="runs", help="folder for run folders")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("optimize", help="a day under NSGA-II control, compared with no control")
     _common(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the day and of NSGA-II")
-    p.add_argument("--pop-size", type=int, default=100, help="NSGA-II population per step")
-    p.add_argument("--n-gen", type=int, default=100, help="NSGA-II generations per step")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the day and of NSGA-II")
+    p.add_argument("--pop-size", type=_count, default=100, help="NSGA-II population per step")
+    p.add_argument("--n-gen", type=_count, default=100, help="NSGA-II generations per step")
     p.add_argument("--evaluator", default="reduced", help="reduced (default) or opendss")
     p.add_argument(
         "--selection", default="pseudo_weights", help="pseudo_weights, knee or weighted_sum"
     )
     p.add_argument("--weights", type=_weights, default=(0.5, 0.5), help="e.g. 0.5,0.5")
-    p.add_argument("--steps", type=int, default=None, help="only the first N steps")
+    p.add_argument("--steps", type=_count, default=None, help="only the first N steps")
     p.add_argument("--out", default="runs", help="folder for run folders")
     p.add_argument("--resume", default=None, help="resume this run folder")
     p.add_argument(
-        "--workers", type=int, default=1, help="processes for fronts (seed formulation only)"
+        "--workers",
+        type=_count,
+        default=1,
+        help="processes computing fronts (needs ev.energy_guarantee: false, the seed formulation)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_optimize)
@@ -234,10 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="0.5,0.5", help="w1,w2 of (unbalance, curtailment)")
     p.add_argument("--conditioned", action="store_true", help="one weight-conditioned policy")
     p.add_argument("--sweep", action="store_true", help="one policy per weight, (1,0)..(0,1)")
-    p.add_argument("--timesteps", type=int, default=None, help="env steps in all (20000)")
-    p.add_argument("--seed", type=int, default=0, help="the run's seed")
-    p.add_argument("--n-envs", type=int, default=1, help="env copies stepped in process")
-    p.add_argument("--checkpoint-every", type=int, default=5000, help="steps per checkpoint")
+    p.add_argument("--timesteps", type=_count, default=None, help="env steps in all (20000)")
+    p.add_argument("--seed", type=_seed, default=0, help="the run's seed")
+    p.add_argument("--n-envs", type=_count, default=1, help="env copies stepped in process")
+    p.add_argument("--checkpoint-every", type=_count, default=5000, help="steps per checkpoint")
     p.add_argument("--eval-every", type=int, default=5000, help="steps per held-out evaluation")
     p.add_argument("--train-days", type=int, default=None, help="train on days 0..N-1 only")
     p.add_argument(
@@ -271,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="benchmark YAML (default: the shipped one)")
     p.add_argument("--backend", default="process", help="process (default) or ray")
     p.add_argument("--address", default=None, help="Ray cluster address (local Ray if omitted)")
-    p.add_argument("--workers", type=int, default=2, help="processes or local Ray CPUs")
-    p.add_argument("--steps", type=int, default=None, help="only the first N steps of each day")
+    p.add_argument("--workers", type=_count, default=2, help="processes or local Ray CPUs")
+    p.add_argument("--steps", type=_count, default=None, help="only the first N steps of each day")
     p.add_argument("--out", default=None, help="folder for run folders (the config's)")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="finish a benchmark run")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -281,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="regenerate the README's figures and tables")
     p.add_argument("--quick", action="store_true", help="tiny budget: check the pipeline runs")
     p.add_argument("--out", default="runs", help="folder for the reproduction's run folders")
-    p.add_argument("--workers", type=int, default=2, help="processes of the benchmark")
+    p.add_argument("--workers", type=_count, default=2, help="processes of the benchmark")
     p.add_argument("--update-docs", action="store_true", help="copy figures to docs/figures")
     p.add_argument("--no-speed", action="store_true", help="skip the speed benchmarks")
     p.add_argument(
@@ -325,21 +365,103 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario YAML whose profiles, EVs and device rules every feeder gets (its feeder "
         "section is replaced; default: 3 CPs remote_end, 12 PVs random_houses)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the day (and the placement)")
-    p.add_argument("--steps", type=int, default=None, help="only the first N steps of the day")
-    p.add_argument("--workers", type=int, default=2, help="processes (1: in this process)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the day (and the placement)")
+    p.add_argument("--steps", type=_count, default=None, help="only the first N steps of the day")
+    p.add_argument("--workers", type=_count, default=2, help="processes (1: in this process)")
     p.add_argument("--out", default="runs", help="folder for run folders")
     p.set_defaults(func=_sweep_feeders)
     return parser
 
 
+#: Exit status of a run stopped by SIGINT or SIGTERM (the shell's 128 + SIGINT).
+EXIT_INTERRUPTED = 130
+#: Exit status when the reader of our output went away (``powertrip buses | head``).
+EXIT_BROKEN_PIPE = 141
+
+
+def _error(message: str) -> int:
+    print(f"powertrip: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for an OS error on a path: what went wrong and where."""
+    from experiments import runs
+
+    path = exc.filename2 if exc.filename2 is not None else exc.filename
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC and path is None and runs.current_run_dir() is not None:
+        path = runs.current_run_dir()
+    where = f" {str(path)!r}" if path is not None else ""
+    return f"cannot use{where}: {reason}"
+
+
+def _traceback_log() -> Path:
+    """Write the traceback being handled to the run folder's ``error.log`` (or a temp file)."""
+    from experiments import runs
+
+    text = traceback.format_exc()
+    run_dir = runs.current_run_dir()
+    if run_dir is not None:
+        try:
+            return runs.write_text(run_dir / "error.log", text)
+        except OSError:
+            pass
+    fd, name = tempfile.mkstemp(prefix="powertrip-error-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    return Path(name)
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM stops a run as Ctrl-C does: finished work is kept, the resume command shown.
+
+    Returns the handler it replaced (None outside the main thread, where none is set).
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``powertrip`` command; return its exit status.
+
+    Every error is one line on stderr (``powertrip: error: ...``, status 2); an unexpected one
+    also says where its full traceback was written. SIGINT and SIGTERM end a run with status
+    130 and, for commands that resume, the ``--resume`` command that continues it.
+    """
+    from experiments.runs import RunInterrupted
+
     ns = build_parser().parse_args(argv)
+    previous = _stop_on_sigterm()
     try:
         ns.func(ns)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except RunInterrupted as exc:
+        print(f"powertrip: interrupted: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("powertrip: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader is gone: send what Python would still flush at exit to /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except PowerTripError as exc:
-        print(f"powertrip: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(_os_error(exc))
+    except Exception as exc:
+        log = _traceback_log()
+        return _error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {log})")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from baselines.no_control import NoControl
 from baselines.nsga2 import FrontPool, NSGA2Config, NSGA2Controller, StepFront
 from experiments import runs
-from experiments.simulate import run_day, summary_table, write_day_figures
+from experiments.simulate import check_steps, run_day, summary_table, write_day_figures
 from powertrip_env.config import load_scenario_config, scenario_config_from_dict
 from powertrip_env.errors import ConfigError
 from powertrip_env.scenario import build_scenario
@@ -57,6 +57,11 @@ class OptimizeArgs:
     """Processes computing fronts ahead (seed formulation only: steps are independent)."""
     progress: bool = True
     """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        check_steps(self.steps)
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ConfigError(f"workers={self.workers!r} must be an integer >= 1")
 
     def nsga2(self) -> NSGA2Config:
         return NSGA2Config(
@@ -207,9 +212,10 @@ def optimize(args: OptimizeArgs) -> Path:
     nsga = args.nsga2()  # validates the optimiser settings before any work
     if args.workers > 1 and config.ev.energy_guarantee:
         raise ConfigError(
-            f"--workers {args.workers} needs independent timesteps: with the EV energy "
-            "guarantee the day is sequential; set ev.energy_guarantee: false in the scenario "
-            "(the seed formulation) or use --workers 1"
+            f"--workers {args.workers} needs independent timesteps, but with the EV energy "
+            "guarantee (ev.energy_guarantee: true) each step owes what earlier steps deferred, "
+            "so the day is sequential; set ev.energy_guarantee: false in the scenario (the seed "
+            "formulation) or use --workers 1"
         )
     scenario = build_scenario(config, args.seed)
     if run_dir is None:
@@ -231,6 +237,12 @@ def optimize(args: OptimizeArgs) -> Path:
         try:
             wrapped = _Checkpointed(controller, run_dir, names, pool)
             smart = run_day(sim, wrapped, "NSGA-II", args.steps, args.progress)
+        except KeyboardInterrupt:
+            if pool is not None:
+                pool.terminate()
+                pool = None
+            # Every finished step is in the checkpoint already (written after each step).
+            raise runs.RunInterrupted(run_dir, f"powertrip optimize --resume {run_dir}") from None
         finally:
             if pool is not None:
                 pool.close()

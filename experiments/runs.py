@@ -7,6 +7,7 @@ so an interrupted run never leaves a half-written result behind.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import subprocess
@@ -43,6 +44,38 @@ def make_run_id(kind: str, scenario: str, seed: int) -> str:
     return f"{kind}__{scenario}__{seed}__{stamp}"
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM after keeping its finished work.
+
+    Its message says what was kept and the command that resumes the run. A
+    ``KeyboardInterrupt``, so callers that stop on Ctrl-C still do.
+    """
+
+    def __init__(self, run_dir: Path, resume_command: str | None) -> None:
+        self.run_dir = run_dir
+        self.resume_command = resume_command
+        if resume_command is None:
+            message = f"the partial run is in {run_dir}"
+        else:
+            message = f"finished work is kept in {run_dir}; continue with: {resume_command}"
+        super().__init__(message)
+
+
+_current: list[Path] = []
+
+
+def use_run_dir(run_dir: Path) -> Path:
+    """Note ``run_dir`` as the run this process works on (an unexpected error's traceback is
+    written there); return it."""
+    _current[:] = [Path(run_dir)]
+    return Path(run_dir)
+
+
+def current_run_dir() -> Path | None:
+    """The run folder this process last created or resumed, if any."""
+    return _current[0] if _current else None
+
+
 def new_run_dir(out: str | Path, kind: str, scenario: str, seed: int) -> Path:
     """Create and return a fresh run folder ``<out>/<run id>``, never one another run holds.
 
@@ -54,6 +87,8 @@ def new_run_dir(out: str | Path, kind: str, scenario: str, seed: int) -> Path:
         OSError: ``out`` cannot hold a new folder (not a directory, no permission, ...).
     """
     parent = Path(out)
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory (a file is in the way)", str(out))
     parent.mkdir(parents=True, exist_ok=True)
     base = make_run_id(kind, scenario, seed)
     for k in range(1000):
@@ -62,11 +97,11 @@ def new_run_dir(out: str | Path, kind: str, scenario: str, seed: int) -> Path:
             run_dir.mkdir()
         except FileExistsError:
             continue
-        return run_dir
+        return use_run_dir(run_dir)
     # A thousand runs in one second: fall back to a random suffix.
     run_dir = parent / f"{base}-{uuid.uuid4().hex[:8]}"
     run_dir.mkdir()
-    return run_dir
+    return use_run_dir(run_dir)
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
@@ -76,6 +111,7 @@ def remove_stale_temporaries(run_dir: Path) -> list[Path]:
     renamed, so one that is still there was never finished. Call only when no process is
     writing the run (when resuming it).
     """
+    use_run_dir(run_dir)
     removed = []
     for path in Path(run_dir).rglob(".*.tmp*"):
         if path.is_file():

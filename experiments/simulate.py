@@ -16,6 +16,7 @@ from rich.table import Table
 from baselines.no_control import NoControl
 from experiments import runs
 from powertrip_env.config import ScenarioConfig, load_scenario_config
+from powertrip_env.errors import ConfigError
 from powertrip_env.scenario import build_scenario
 from powertrip_env.simulator import Controller, DayResult, FeederSimulator
 
@@ -34,6 +35,15 @@ class SimulateArgs:
     """Folder under which the run folder is created."""
     progress: bool = True
     """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        check_steps(self.steps)
+
+
+def check_steps(steps: object) -> None:
+    """Refuse a step budget that is not ``None`` or a positive integer (0 steps is no day)."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"steps={steps!r} must be a positive integer (or None: the whole day)")
 
 
 def run_day(

@@ -260,12 +260,16 @@ def _learn(config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) ->
         evaluator = HeldOutEval(config, eval_env, config.eval_every, write_eval)
         remaining = config.total_timesteps - model.num_timesteps
         if remaining > 0:
-            model.learn(
-                remaining,
-                callback=[checkpointer, evaluator],
-                reset_num_timesteps=not resuming,
-                progress_bar=config.progress_bar,
-            )
+            try:
+                model.learn(
+                    remaining,
+                    callback=[checkpointer, evaluator],
+                    reset_num_timesteps=not resuming,
+                    progress_bar=config.progress_bar,
+                )
+            except KeyboardInterrupt:
+                checkpointer.save_now()  # the steps learnt so far
+                raise runs.RunInterrupted(run_dir, f"powertrip train --resume {run_dir}") from None
         else:  # nothing left to learn: still make sure the final files exist
             checkpointer.init_callback(model)
             evaluator.init_callback(model)

@@ -492,11 +492,23 @@ _StrictLoader.add_constructor(
 def load_scenario_config(path: str | Path | None = None) -> ScenarioConfig:
     """Load a scenario YAML (the shipped default when ``path`` is None).
 
-    A relative ``feeder.path`` is taken relative to the YAML file's folder.
+    A relative path (``feeder.path``, the ENWL profile files) is taken relative to the YAML
+    file's folder and made absolute, so the scenario (and a run's ``config.json``) means the
+    same files from any working directory.
     """
     source = Path(path) if path is not None else default_scenario_path()
     data = read_yaml(source, "scenario file")
-    feeder = data.get("feeder") if isinstance(data, dict) else None
-    if isinstance(feeder, dict) and isinstance(feeder.get("path"), str):
-        feeder["path"] = str(source.parent / Path(feeder["path"]).expanduser())
+    for section, key in PATH_FIELDS:
+        part = data.get(section) if isinstance(data, dict) else None
+        if isinstance(part, dict) and isinstance(part.get(key), str):
+            part[key] = str((source.parent / Path(part[key]).expanduser()).resolve())
     return scenario_config_from_dict(data)
+
+
+#: (section, key) of the scenario fields that name files.
+PATH_FIELDS = (
+    ("feeder", "path"),
+    ("profiles", "enwl_load_file"),
+    ("profiles", "enwl_pv_file"),
+    ("ev", "enwl_ev_file"),
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -75,3 +76,129 @@ def test_four_simulate_runs_started_together_each_keep_their_folder(tmp_path: Pa
         assert (folder / "summary.json").is_file() and (folder / "results.parquet").is_file()
     for out in outputs:
         assert "run folder:" in out
+
+
+# ------------------------------------------------------------------- strict scenario files
+def _scenario(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+CPS = "devices: {cps: [{name: a, bus: '898', phase: 1, p_max_kw: 7.0}]}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "profiles: {season: summer}\nprofiles: {season: winter}\n" + CPS,
+            "'profiles' appears twice in one mapping \\(lines 1 and 2\\)",
+        ),
+        (
+            "devices: {cps: [{name: a, bus: '898', phase: 1, p_max_kw: true}]}\n",
+            r"p_max_kw=True must be a number, not a boolean",
+        ),
+        (
+            "devices: {cps: [{name: a, bus: '898', phase: 1.0, p_max_kw: 7}]}\n",
+            r"phase=1.0 must be an integer",
+        ),
+        ("ev: {energy_guarantee: 'no'}\n" + CPS, r"energy_guarantee='no' must be true or false"),
+        ("profiles: {resolution_min: '5'}\n" + CPS, r"resolution_min='5' must be an integer.*text"),
+        ("profiles: {load_power_factor: 95e-2}\n" + CPS, r"load_power_factor='95e-2'.*3.0e-4"),
+    ],
+)
+def test_a_scenario_with_wrong_types_or_repeated_keys_is_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    from powertrip_env.config import load_scenario_config
+    from powertrip_env.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=expected):
+        load_scenario_config(_scenario(tmp_path, text))
+
+
+def test_unreadable_scenario_files_are_named(tmp_path: Path) -> None:
+    from powertrip_env.config import load_scenario_config
+    from powertrip_env.errors import ConfigError
+
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("profiles: {season: 'été'}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_scenario_config(latin1)
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_scenario_config(tmp_path)
+
+
+def test_relative_paths_resolve_against_the_scenario_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from powertrip_env.config import load_scenario_config
+    from powertrip_env.grid.feeder import embedded_feeder_dir
+
+    folder = tmp_path / "study"
+    shutil.copytree(embedded_feeder_dir(), folder / "feeder")
+    scenario = _scenario(folder, "feeder: {kind: master, path: feeder/Master.dss}\n" + CPS)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_scenario_config(Path("..") / "study" / "s.yaml")
+    assert config.feeder.path == str((folder / "feeder" / "Master.dss").resolve())
+    assert Path(config.to_dict()["feeder"]["path"]).is_absolute()
+    assert config == load_scenario_config(scenario)
+
+
+# ------------------------------------------------------------------------------ env input
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"energy_guarantee": "no"}, "energy_guarantee='no' must be True or False"),
+        ({"info_metrics": "false"}, "info_metrics='false' must be True or False"),
+        ({"day_seed": 3.9}, "day_seed=3.9 must be an integer"),
+        ({"day_seed": "7"}, "day_seed='7' must be an integer"),
+        ({"day_seed": 2**70}, r"must be in \[0, 2\*\*63 - 1\]"),
+    ],
+)
+def test_env_constructor_flags_and_seeds_are_not_coerced(
+    kwargs: dict[str, object], expected: str
+) -> None:
+    from powertrip_env.env import PowerTripEnv
+    from powertrip_env.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=expected):
+        PowerTripEnv(**kwargs)  # type: ignore[arg-type]
+
+
+def test_env_refuses_a_bad_day_seed_option_and_steps_after_termination() -> None:
+    import gymnasium as gym
+    import numpy as np
+
+    from powertrip_env.env import PowerTripEnv
+    from powertrip_env.errors import ConfigError
+
+    env = PowerTripEnv()
+    try:
+        with pytest.raises(ConfigError, match=r"day_seed'\]=3.9"):
+            env.reset(options={"day_seed": 3.9})
+        env.reset(seed=0, options={"day_seed": 5})
+        env.engine.dss.Text.Command("Open Line.LINE1 1")  # the supply fails mid-episode
+        *_, terminated, truncated, info = env.step(np.ones(env.n_cp + env.n_pv))
+        assert terminated and not truncated and "~0 V" in info["termination_reason"]
+        with pytest.raises(gym.error.ResetNeeded, match="terminated"):
+            env.step(np.ones(env.n_cp + env.n_pv))
+    finally:
+        env.close()
+
+
+def test_batched_env_refuses_a_huge_day_seed_before_touching_its_copies() -> None:
+    from powertrip_env.vector_env import BatchedPowerTripEnv
+
+    env = BatchedPowerTripEnv(num_envs=2)
+    try:
+        env.reset(seed=0, options={"day_seed": 3})
+        days = env._day_of_copy.copy()
+        with pytest.raises(ValueError, match="day_seed"):
+            env.reset(options={"day_seed": 2**70})
+        assert (env._day_of_copy == days).all()
+    finally:
+        env.close()

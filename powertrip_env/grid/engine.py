@@ -13,7 +13,6 @@ voltages come back in one call as a numpy array that precomputed indices slice.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -685,12 +684,14 @@ class OpenDSSEngine:
     # ------------------------------------------------------------------------- tear down
     def close(self) -> None:
         """Free the engine's circuit; the engine cannot be used afterwards."""
-        if self._dss is None:
+        dss = getattr(self, "_dss", None)
+        if dss is None:  # closed, or __init__ failed before the context
             return
-        self._load_batch.dispose()
-        self._pv_batch.dispose()
+        for batch in (getattr(self, "_load_batch", None), getattr(self, "_pv_batch", None)):
+            if batch is not None:  # absent when __init__ failed before placing the devices
+                batch.dispose()
         try:
-            self._dss.Text.Command("Clear")
+            dss.Text.Command("Clear")
         finally:
             self._dss = None
 
@@ -701,8 +702,12 @@ class OpenDSSEngine:
         self.close()
 
     def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
-        with contextlib.suppress(Exception):  # never raise from a finaliser
+        # Never raise from a finaliser; only builtins here, since at interpreter exit module
+        # globals (contextlib, numpy) may already be gone.
+        try:  # noqa: SIM105 - contextlib.suppress may be gone at interpreter exit
             self.close()
+        except Exception:
+            pass
 
 
 def _phases(bus_spec: str, n_phases: int) -> tuple[int, ...]:
