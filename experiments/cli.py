@@ -171,8 +171,11 @@ def _feeders(ns: argparse.Namespace) -> None:
     shown = table.drop(columns=[] if ns.folders else ["folder"])
     with pd.option_context("display.max_colwidth", 120, "display.width", 250):
         print(shown.to_string(index=False))
-    loading = int((table["loads"] == "yes").sum())
-    print(f"{len(table)} feeder(s) found, {loading} load")
+    if ns.no_solve:
+        read = int((~table["loads"].str.startswith("no")).sum())
+        print(f"{len(table)} feeder(s) found, {read} read (no power flow run)")
+    else:
+        print(f"{len(table)} feeder(s) found, {int((table['loads'] == 'yes').sum())} load")
 
 
 def _sweep_feeders(ns: argparse.Namespace) -> None:

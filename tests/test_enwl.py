@@ -370,3 +370,11 @@ def test_master_redirecting_generators_txt_edits_the_source_again(tmp_path: Path
     (folder / "Generators.txt").write_text("New Generator.G1 Bus1=3.1 kW=3\n")
     with pytest.raises(FeederError, match=r"cannot follow a redirect to 'Generators\.txt'"):
         load_enwl_feeder(folder)
+
+
+def test_find_feeders_follows_links_but_not_loops(tmp_path: Path) -> None:
+    for network in (1, 2):
+        (tmp_path / f"network_{network}").mkdir()
+        (tmp_path / f"network_{network}" / "Feeder_1").symlink_to(RF1)
+    (tmp_path / "network_1" / "back").symlink_to(tmp_path)  # a loop
+    assert [f.name for f in find_enwl_feeders(tmp_path)] == ["enwl_n1_f1", "enwl_n2_f1"]

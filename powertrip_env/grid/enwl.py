@@ -195,6 +195,24 @@ def _feeder_name(folder: Path) -> str:
     return "enwl_" + (re.sub(r"[^0-9a-z]+", "_", folder.name.lower()).strip("_") or "feeder")
 
 
+def _master_folders(base: Path) -> Iterator[Path]:
+    """Folders at or under ``base`` that hold ``Master.txt``. Symbolic links are followed (a
+    dataset assembled from links is common), except back into a folder being walked."""
+    stack: list[tuple[Path, frozenset[Path]]] = [(base, frozenset())]
+    while stack:
+        folder, above = stack.pop()
+        real = folder.resolve()
+        if real in above:  # a link back up the tree
+            continue
+        try:
+            children = list(folder.iterdir())
+        except OSError:  # unreadable: nothing to list there
+            continue
+        if any(c.name.lower() == MASTER_FILE.lower() and c.is_file() for c in children):
+            yield folder
+        stack += [(c, above | {real}) for c in children if c.is_dir()]
+
+
 def find_enwl_feeders(path: str | Path) -> tuple[FoundFeeder, ...]:
     """Every feeder folder (one holding ``Master.txt``, any case) at or under ``path``.
 
@@ -207,9 +225,8 @@ def find_enwl_feeders(path: str | Path) -> tuple[FoundFeeder, ...]:
     base = Path(path).expanduser().resolve()
     if not base.is_dir():
         raise FeederError(f"ENWL folder {str(base)!r} does not exist")
-    folders = {p.parent for p in base.rglob("*") if p.name.lower() == MASTER_FILE.lower()}
     found = []
-    for folder in folders:
+    for folder in _master_folders(base):
         numbers = _numbers(folder)
         network, feeder = numbers if numbers is not None else (None, None)
         found.append(FoundFeeder(folder, network, feeder, _feeder_name(folder)))
