@@ -10,7 +10,10 @@ What the loader changes, and why:
 
 * ``Master.txt`` has no ``New Circuit``: it edits the source that ``New Circuit`` creates.
   The loader does the same: ``New Circuit.enwl_nN_fM Bus1=SourceBus`` (OpenDSS's defaults),
-  then each ``Edit Vsource.Source ...`` line as written.
+  then each ``Edit Vsource.Source ...`` line as written, including those of a redirected file
+  that holds only such lines (``Generators.txt``, which the published masters do not use).
+* ``XY_Position.xls`` becomes the feeder's ``bus_coords_xls`` (read by
+  :mod:`powertrip_env.grid.layout` when the feeder is drawn).
 * ``LoadShapes.txt`` points at absolute Windows paths that are not distributed, and
   ``Monitors.txt`` only records results: both are skipped, and ``Daily=``/``Yearly=``/``Duty=``
   are stripped from the loads. Profiles come from the profile layer.
