@@ -1,0 +1,208 @@
+"""Real signals on tiny budgets: an interrupted run stops promptly, keeps its finished work,
+says how to resume, and resumes to the result of a run never interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from powertrip_env.config import default_scenario_path
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[1]
+#: Columns holding wall-clock timings: the only ones two equal runs may differ in.
+TIMINGS = ["decision_s", "decision_ms_per_step", "wall_s", "decision_s_per_step"]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "experiments.cli", *args, "--no-progress"]
+
+
+def _start(args: list[str]) -> subprocess.Popen[str]:
+    # A session of its own, so that a signal can reach the whole group as a terminal's does.
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _scenario(folder: Path, guarantee: bool = True) -> Path:
+    data = yaml.safe_load(default_scenario_path().read_text(encoding="utf-8"))
+    data["profiles"]["resolution_min"] = 15
+    data["ev"]["energy_guarantee"] = guarantee
+    path = folder / "scenario15.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _benchmark_config(folder: Path) -> Path:
+    data = {
+        "scenario": str(_scenario(folder)),
+        "days": [{"season": "summer", "day_type": "weekday"}],
+        "seeds": [0, 1, 2],
+        "steps": 48,
+        "nsga2": {"pop_size": 16, "n_gen": 6},
+        "out": str(folder / "runs"),
+    }
+    path = folder / "benchmark.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _resume_line(stderr: str, command: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert lines, stderr
+    last = lines[-1]
+    assert last.startswith("powertrip: interrupted: finished work is kept in "), stderr
+    assert f"continue with: powertrip {command} --resume " in last
+    assert "Traceback" not in stderr
+    return last.split("--resume ", 1)[1]
+
+
+def test_sigint_stops_a_benchmark_promptly_and_resume_matches(tmp_path: Path) -> None:
+    config = _benchmark_config(tmp_path)
+    proc = _start(_cli("benchmark", "--config", str(config), "--workers", "2"))
+    runs_dir = tmp_path / "runs"
+
+    def a_unit_done() -> bool:
+        return any(runs_dir.glob("*/units/*.json"))
+
+    _wait_for(a_unit_done, 600, "the first finished unit")
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the driver and its workers
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - start < 20  # terminated, not waited for
+    _wait_for(lambda: _group_gone(proc.pid), 10, "the pool workers to exit")
+    run_dir = Path(_resume_line(err, "benchmark"))
+    kept = sorted(p.name for p in (run_dir / "units").glob("*.json"))
+    assert kept and len(kept) < 6
+
+    resumed = subprocess.run(
+        _cli("benchmark", "--resume", str(run_dir), "--workers", "2"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert set(kept) <= {p.name for p in (run_dir / "units").glob("*.json")}
+    reference = subprocess.run(
+        _cli("benchmark", "--config", str(config), "--out", str(tmp_path / "ref")),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert reference.returncode == 0, reference.stderr
+    (ref_dir,) = (tmp_path / "ref").iterdir()
+
+    def results(folder: Path) -> pd.DataFrame:
+        frame = pd.read_parquet(folder / "results.parquet")
+        return frame.drop(columns=[c for c in TIMINGS if c in frame.columns])
+
+    pd.testing.assert_frame_equal(results(run_dir), results(ref_dir), check_exact=True)
+
+
+def test_workers_exit_when_the_benchmark_driver_is_killed(tmp_path: Path) -> None:
+    config = _benchmark_config(tmp_path)
+    proc = _start(_cli("benchmark", "--config", str(config), "--workers", "2"))
+
+    def workers_started() -> bool:
+        children = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        return len(children) >= 2
+
+    _wait_for(workers_started, 300, "the pool workers")
+    time.sleep(3)  # into the units
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    _wait_for(lambda: _group_gone(proc.pid), 20, "the orphaned workers to exit")
+
+
+def test_sigterm_stops_optimize_and_resume_matches(tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path)
+    common = ["--scenario", str(scenario), "--steps", "40", "--pop-size", "12", "--n-gen", "4"]
+    proc = _start(_cli("optimize", *common, "--out", str(tmp_path / "runs")))
+    _wait_for(
+        lambda: any((tmp_path / "runs").glob("*/checkpoint.json")), 600, "the first checkpoint"
+    )
+    time.sleep(1)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run_dir = Path(_resume_line(err, "optimize"))
+    done = len(json.loads((run_dir / "checkpoint.json").read_text())["chosen_kw"])
+    assert 0 < done < 40
+
+    resumed = subprocess.run(
+        _cli("optimize", "--resume", str(run_dir)), cwd=ROOT, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    reference = subprocess.run(
+        _cli("optimize", *common, "--out", str(tmp_path / "ref")),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert reference.returncode == 0, reference.stderr
+    (ref_dir,) = (tmp_path / "ref").iterdir()
+    for name in ("fronts.parquet", "results.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(run_dir / name), pd.read_parquet(ref_dir / name), check_exact=True
+        )
+
+
+def test_sigint_stops_training_with_a_checkpoint_and_a_resume_command(tmp_path: Path) -> None:
+    args = ["--algo", "ppo", "--env-backend", "batched", "--n-envs", "4", "--timesteps"]
+    args += ["200000", "--checkpoint-every", "512", "--eval-every", "0", "--train-days", "4"]
+    proc = _start(_cli("train", *args, "--out", str(tmp_path)))
+    _wait_for(lambda: any(tmp_path.glob("*/checkpoints/model_*_steps.zip")), 600, "a checkpoint")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    run_dir = Path(_resume_line(err, "train"))
+    steps = sorted(
+        int(p.name.split("_")[1]) for p in (run_dir / "checkpoints").glob("model_*_steps.zip")
+    )
+    assert steps and not list(run_dir.rglob(".*.tmp*"))
+    resumed = subprocess.run(
+        _cli("train", "--resume", str(run_dir), "--timesteps", str(steps[-1] + 512)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert (run_dir / "model.zip").is_file()
