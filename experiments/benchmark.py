@@ -156,6 +156,14 @@ def _controller(
         assert config.nsga2 is not None  # plan_units lists nsga2 units only when set
         nsga = config.nsga2.config(unit.seed, config.weights)
         return NSGA2Controller(sim, nsga, refs), lambda: None
+    if unit.controller == "oracle":
+        from baselines.oracle import OracleConfig, OracleController
+
+        return OracleController(sim, OracleConfig(weights=config.weights), refs), lambda: None
+    if unit.controller in config.rule_based:
+        from baselines import rule_based
+
+        return rule_based(unit.controller, sim), lambda: None
     spec = config.agent(unit.controller)
     if not Path(spec.run_dir).exists():
         raise ConfigError(

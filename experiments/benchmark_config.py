@@ -4,8 +4,10 @@ A benchmark is a grid of independent **units**, one per test day x seed x contro
 
 * test days: a season and a day type (``summer``/``winter`` x ``weekday``/``weekend``) of the
   base scenario; the seed draws that day's profiles (and seeds NSGA-II);
-* controllers: no control, NSGA-II (its compromise point applied, its Pareto front kept) and
-  any number of trained agents given by their training run folders.
+* controllers: no control, the rule-based baselines (flat-rate and PV-following charging,
+  volt-watt PV), NSGA-II (its compromise point applied, its Pareto front kept), the day's
+  optimum with perfect foresight (the oracle, at the benchmark's weights) and any number of
+  trained agents given by their training run folders.
 
 Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` naming the field,
 the value received and what is allowed. Relative paths (the scenario, agent run folders) are
@@ -21,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from baselines import RULE_BASED
 from baselines.nsga2 import NSGA2Config
 from powertrip_env.config import (
     DAY_TYPES,
@@ -35,7 +38,7 @@ from powertrip_env.errors import ConfigError
 #: Controller names become file names: letters, digits, ``_``, ``.`` and ``-`` only.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Names the built-in controllers use; an agent may not take one.
-BUILTIN_CONTROLLERS = ("no_control", "nsga2")
+BUILTIN_CONTROLLERS = ("no_control", *RULE_BASED, "nsga2", "oracle")
 
 
 def _int(name: str, value: object, minimum: int) -> int:
@@ -160,7 +163,10 @@ class BenchmarkConfig:
         weights: (unbalance, curtailment) weights of NSGA-II's compromise and of the
             normalised weighted day cost in the report.
         no_control: run the no-control baseline.
+        rule_based: the rule-based baselines to run (names from ``baselines.RULE_BASED``).
         nsga2: NSGA-II settings (None: no NSGA-II units, hence no fronts and no indicators).
+        oracle: run the day's optimum (perfect foresight) at ``weights``; the report's
+            optimality gaps need it and no control.
         agents: trained agents.
         out: folder under which the run folder is created.
     """
@@ -172,7 +178,9 @@ class BenchmarkConfig:
     steps: int | None = None
     weights: tuple[float, float] = (0.5, 0.5)
     no_control: bool = True
+    rule_based: tuple[str, ...] = RULE_BASED
     nsga2: NSGA2Settings | None = field(default_factory=NSGA2Settings)
+    oracle: bool = True
     agents: tuple[AgentSpec, ...] = ()
     out: str = "runs"
 
@@ -198,8 +206,15 @@ class BenchmarkConfig:
         if self.steps is not None:
             _int("steps", self.steps, 1)
         object.__setattr__(self, "weights", _weights("weights", self.weights))
-        if not isinstance(self.no_control, bool):
-            raise ConfigError(f"no_control={self.no_control!r} must be true or false")
+        for key in ("no_control", "oracle"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"{key}={getattr(self, key)!r} must be true or false")
+        rules = tuple(self.rule_based) if isinstance(self.rule_based, (list, tuple)) else None
+        if rules is None or any(r not in RULE_BASED for r in rules) or len(set(rules)) < len(rules):
+            raise ConfigError(
+                f"rule_based={self.rule_based!r} must list distinct names from {RULE_BASED}"
+            )
+        object.__setattr__(self, "rule_based", rules)
         agents = tuple(self.agents)
         names = [a.name for a in agents]
         if len(set(names)) != len(names):
@@ -210,13 +225,11 @@ class BenchmarkConfig:
 
     @property
     def controllers(self) -> tuple[str, ...]:
-        """Controller names in report order: no control, NSGA-II, then the agents."""
-        built_in = [
-            name
-            for name, on in (("no_control", self.no_control), ("nsga2", self.nsga2 is not None))
-            if on
-        ]
-        return (*built_in, *(a.name for a in self.agents))
+        """Controller names in report order: no control, rule-based, NSGA-II, oracle, agents."""
+        first = ["no_control"] if self.no_control else []
+        nsga2 = ["nsga2"] if self.nsga2 is not None else []
+        oracle = ["oracle"] if self.oracle else []
+        return (*first, *self.rule_based, *nsga2, *oracle, *(a.name for a in self.agents))
 
     def agent(self, name: str) -> AgentSpec:
         """The agent called ``name``."""
@@ -273,7 +286,7 @@ def benchmark_config_from_dict(data: Any, resolve_paths: bool = True) -> Benchma
         specs = [replace(s, run_dir=str(_absolute(s.run_dir))) for s in specs]
         data["scenario"] = _absolute(data.get("scenario"))
     data["agents"] = tuple(specs)
-    for key in ("seeds", "weights"):
+    for key in ("seeds", "weights", "rule_based"):
         if isinstance(data.get(key), list):
             data[key] = tuple(data[key])
     return dataclass_from_mapping(BenchmarkConfig, data, "the benchmark config")

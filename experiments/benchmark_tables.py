@@ -117,11 +117,29 @@ def day_table(
                 "decision_ms_per_step": 1e3 * float(steps["decision_s"].mean()),
             }
         )
-    days = pd.DataFrame(rows)
+    days = with_optimality_gap(pd.DataFrame(rows))
     if days.empty or points.empty:
         return days
     per_day = indicators.day_indicators(points)
     return days.merge(per_day, on=["day", "seed", "controller"], how="left")
+
+
+def with_optimality_gap(days: pd.DataFrame) -> pd.DataFrame:
+    """``days`` plus ``optimality_gap`` = (cost - oracle) / (no control - oracle).
+
+    Costs are the weighted day costs of the same day and seed; NaN where the day lacks the
+    oracle or no control (or they cost the same).
+    """
+    if days.empty:
+        return days
+    gap = np.full(len(days), np.nan)
+    for _, group in days.groupby(["day", "seed"], sort=False):
+        cost = dict(zip(group["controller"], group["weighted_cost"], strict=True))
+        best, worst = cost.get("oracle"), cost.get("no_control")
+        if best is not None and worst is not None and worst > best:
+            rows = days.index.get_indexer(group.index)
+            gap[rows] = (group["weighted_cost"].to_numpy() - best) / (worst - best)
+    return days.assign(optimality_gap=gap)
 
 
 def write_tables(run_dir: Path, config: BenchmarkConfig, units: list[Unit]) -> dict[str, str]:

@@ -40,6 +40,7 @@ from powertrip_env.simulator import DayResult
 #: Rows of the results table: (days.parquet column, label).
 METRICS: tuple[tuple[str, str], ...] = (
     ("weighted_cost", "normalised weighted day cost w·mean(f/F_ref) (lower is better)"),
+    ("optimality_gap", "optimality gap (cost - oracle) / (no control - oracle)"),
     ("f1_norm_mean", "mean f1 / F1_ref"),
     ("f2_norm_mean", "mean f2 / F2_ref"),
     ("f1_total", "f1 total: Σ steps Σ PUI² at CP buses (%²)"),
@@ -128,7 +129,7 @@ def results_table(
     present = [c for c in controllers if c in per_seed.index.get_level_values(0)]
     rows = []
     for column, label in METRICS:
-        if column not in per_seed.columns:
+        if column not in per_seed.columns or per_seed[column].isna().all():
             continue
         cells = [format_ci(per_seed.xs(c, level="controller")[column]) for c in present]
         rows.append([label, *cells])

@@ -47,7 +47,9 @@ def write_config(folder: Path, **changes: Any) -> Path:
         "days": [{"season": "summer", "day_type": "weekday"}],
         "seeds": [0, 1],
         "steps": STEPS,
+        "rule_based": [],
         "nsga2": {"pop_size": 8, "n_gen": 3},
+        "oracle": False,
         "out": str(folder / "runs"),
     }
     data.update(changes)
@@ -115,8 +117,16 @@ def test_shipped_config_is_the_four_days_by_three_seeds() -> None:
         "winter-weekday",
         "winter-weekend",
     ]
-    assert config.seeds == (0, 1, 2) and config.controllers == ("no_control", "nsga2")
-    assert len(bench.plan_units(config)) == 24
+    assert config.seeds == (0, 1, 2)
+    assert config.controllers == (
+        "no_control",
+        "flat_rate",
+        "pv_following",
+        "volt_watt",
+        "nsga2",
+        "oracle",
+    )
+    assert len(bench.plan_units(config)) == 72
 
 
 @pytest.mark.parametrize(
@@ -136,7 +146,9 @@ def test_shipped_config_is_the_four_days_by_three_seeds() -> None:
         ({"agents": [{"name": "a", "run_dir": "x"}, {"name": "a", "run_dir": "y"}]}, "unique"),
         ({"agents": [{"name": "a", "run_dir": "x", "colour": "red"}]}, "colour"),
         ({"controllers": ["nsga2"]}, "controllers"),
-        ({"no_control": False, "nsga2": None}, "no controllers"),
+        ({"no_control": False, "nsga2": None, "rule_based": [], "oracle": False}, "no controllers"),
+        ({"rule_based": ["round_robin"]}, "rule_based"),
+        ({"oracle": "yes"}, "oracle"),
     ],
 )
 def test_bad_config_names_the_field(changes: dict[str, Any], field: str) -> None:
@@ -157,9 +169,28 @@ def test_units_are_day_by_seed_by_controller() -> None:
         {"days": [{"season": "winter"}], "seeds": [3, 4], "agents": [{"name": "a", "run_dir": "x"}]}
     )
     ids = [u.id for u in bench.plan_units(config)]
-    assert ids == [
-        f"winter-weekday__seed{s}__{c}" for s in (3, 4) for c in ("no_control", "nsga2", "a")
-    ]
+    controllers = ("no_control", "flat_rate", "pv_following", "volt_watt", "nsga2", "oracle", "a")
+    assert ids == [f"winter-weekday__seed{s}__{c}" for s in (3, 4) for c in controllers]
+
+
+@pytest.mark.slow
+def test_every_controller_has_its_optimality_gap_against_the_oracle(tmp_path: Path) -> None:
+    """Whole 15-minute days: the oracle is the floor of every controller's day cost."""
+    config = write_config(
+        tmp_path,
+        seeds=[0],
+        steps=None,
+        rule_based=["flat_rate", "pv_following", "volt_watt"],
+        nsga2=None,
+        oracle=True,
+    )
+    assert main(["benchmark", "--config", str(config), "--workers", "1", "--no-progress"]) == 0
+    days = pd.read_parquet(only_run(tmp_path) / "days.parquet").set_index("controller")
+    gap = days["optimality_gap"]
+    assert gap["oracle"] == 0.0 and gap["no_control"] == 1.0
+    # Every controller serves every EV, so none may beat the day's optimum.
+    assert (days["ev_unserved_kwh"] < 1e-6).all()
+    assert (gap > -0.05).all(), gap
 
 
 # --------------------------------------------------------------------------- the run

@@ -1,0 +1,317 @@
+"""The day's optimum with perfect foresight: the yardstick of every controller.
+
+For a weight ``w`` the oracle finds the setpoints of every step of the day that minimise the
+day's weighted normalised cost
+
+    J(x) = sum_t w1 f1_t(x_t) / F1_ref + w2 f2_t(x_t) / F2_ref
+
+subject to every EV receiving its energy by departure (with the EV energy guarantee: each
+session's CP power sums to its energy over its plug-in window), CP power in [0, p_max] while
+plugged in (0 otherwise) and PV in [0, available]. In the seed formulation (no guarantee)
+the CP range is [0, the step's request] and the steps are independent.
+
+Steps couple only through the EVs' energy, so the whole day is one batch: every step is a
+row of the exact reduced network model (:class:`~powertrip_env.grid.reduced.ReducedNetwork`).
+The method is projected gradient descent on all steps at once:
+
+* gradient: f2's exactly; f1's by forward differences, one batched reduced solve per
+  decision variable for all steps together;
+* projection: PV clipped into [0, available]; each session's CP powers projected onto
+  {0 <= p <= p_max, sum p dt = E} (a shift found by bisection, one per session, which is
+  the session's energy price);
+* step length: Armijo backtracking on J, growing again after each accepted step.
+
+How close to optimal: the Frank-Wolfe gap ``g = max_y grad J(x) . (x - y)`` over the
+feasible set (a linear programme solved exactly: cheapest steps first within each session).
+Where J is convex ``J(x) - g`` bounds the optimum from below. f2 is convex; f1 is a sum of
+squared PUIs, each the max of convex functions of the CP-bus voltages, and those voltages
+are affine in the setpoints up to the power flow's curvature (about 1e-4 pu over the range,
+docs/architecture.md §8), so the gap is a bound up to that curvature. The plan is replayed
+in OpenDSS by :class:`OracleController` (the day's reported costs are OpenDSS's).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from baselines.nsga2 import reduced_f1
+from powertrip_env.errors import ConfigError
+from powertrip_env.grid.reduced import ReducedNetwork
+from powertrip_env.simulator import FeederSimulator, SimState
+
+
+def _check_weights(weights: tuple[float, float], where: str) -> tuple[float, float]:
+    w = tuple(float(v) for v in weights)
+    if len(w) != 2 or min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
+        raise ConfigError(f"{where}={weights!r} must be two non-negative numbers summing to 1")
+    return w[0], w[1]
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    """Settings of the day's optimiser.
+
+    Attributes:
+        weights: (w_unbalance, w_curtailment), summing to 1.
+        max_iter: projected-gradient iterations at most.
+        gap_tol: stop when the Frank-Wolfe gap is below this share of the day's cost.
+        stall_tol: ... or when the cost fell by less than this share of itself over the
+            last ``stall_iter`` iterations (at the kinks of PUI's max the gap stays open).
+        stall_iter: iterations of the stall test.
+        fd_kw: forward-difference step of f1's gradient, kW.
+    """
+
+    weights: tuple[float, float] = field(default=(0.5, 0.5))
+    max_iter: int = 500
+    gap_tol: float = 1e-3
+    stall_tol: float = 1e-5
+    stall_iter: int = 20
+    fd_kw: float = 1e-4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", _check_weights(self.weights, "oracle.weights"))
+        if not isinstance(self.max_iter, int) or self.max_iter < 1:
+            raise ConfigError(f"oracle.max_iter={self.max_iter!r} must be an integer >= 1")
+        if not self.gap_tol > 0.0:
+            raise ConfigError(f"oracle.gap_tol={self.gap_tol!r} must be > 0")
+        if not self.stall_tol > 0.0 or not isinstance(self.stall_iter, int) or self.stall_iter < 1:
+            raise ConfigError(
+                f"oracle.stall_tol={self.stall_tol!r} must be > 0 and "
+                f"oracle.stall_iter={self.stall_iter!r} an integer >= 1"
+            )
+        if not self.fd_kw > 0.0:
+            raise ConfigError(f"oracle.fd_kw={self.fd_kw!r} must be > 0 kW")
+
+
+@dataclass(frozen=True)
+class OraclePlan:
+    """The day's optimum as planned on the reduced model.
+
+    Attributes:
+        x_kw: (n_steps, n_cp + n_pv) setpoints of every step, kW.
+        cost: the plan's day cost J (reduced model), dimensionless.
+        gap: Frank-Wolfe gap at the plan: J - gap bounds the optimum from below where J is
+            convex (see the module docstring).
+        prices: (n_sessions,) each session's energy price at the plan: the day cost one more
+            kWh would add, per kWh (negative where charging lowers the cost).
+        iterations: projected-gradient iterations run.
+        seconds: wall time of the optimisation.
+    """
+
+    x_kw: np.ndarray
+    cost: float
+    gap: float
+    prices: np.ndarray
+    iterations: int
+    seconds: float
+
+    @property
+    def lower_bound(self) -> float:
+        return self.cost - self.gap
+
+
+class _DayProblem:
+    """The day as one batch: bounds, sessions, cost and gradient of every step at once."""
+
+    def __init__(
+        self, sim: FeederSimulator, refs: tuple[float, float], config: OracleConfig
+    ) -> None:
+        if sim.unbalance_index == "power":
+            raise ConfigError(
+                "the oracle plans on the reduced model, which gives bus voltages, not line "
+                "powers: objective.unbalance_index=power is not supported"
+            )
+        self.network = ReducedNetwork(sim.engine)
+        self.index = sim.unbalance_index
+        self.config = config
+        p = sim.profiles
+        self.load_p, self.load_q = p.load_p_kw, p.load_q_kvar
+        self.available = p.pv_available_kw
+        self.n_cp, self.dt_h = sim.n_cp, sim.dt_h
+        self.n_steps = sim.n_steps
+        ev = sim.ev
+        self.guarantee = ev.energy_guarantee
+        plugged = (ev.session_at >= 0).T  # (T, n_cp)
+        if self.guarantee:
+            cp_upper = np.where(plugged, sim.cp_p_max_kw, 0.0)
+        else:
+            cp_upper = ev.request_profile_kw.T.copy()
+        self.upper = np.concatenate([cp_upper, self.available], axis=1)
+        self.sessions = ev.sessions if self.guarantee else ()
+        w1, w2 = config.weights
+        self.c1, self.c2 = w1 / refs[0], w2 / refs[1]
+        self.free = self.upper > 1e-9  # (T, n) variables that can move
+        self._free_rows, self._free_cols = np.nonzero(self.free)
+
+    # ------------------------------------------------------------------------- cost
+    def step_costs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T,) each step's weighted normalised cost (inf where the power flow fails), (T,) f1."""
+        f1 = reduced_f1(self.network, self.index, self.load_p, self.load_q, x)
+        f2 = ((self.available - x[:, self.n_cp :]) ** 2).sum(axis=1)
+        return np.where(np.isnan(f1), np.inf, self.c1 * f1 + self.c2 * f2), f1
+
+    def gradient(self, x: np.ndarray, base_f1: np.ndarray) -> np.ndarray:
+        """(T, n) gradient of J: f1's part by forward differences, batched over all steps."""
+        rows, cols = self._free_rows, self._free_cols
+        h = self.config.fd_kw
+        probes = x[rows]  # one probe per free (step, variable): only those move
+        probes[np.arange(len(rows)), cols] += h
+        f1 = reduced_f1(self.network, self.index, self.load_p[rows], self.load_q[rows], probes)
+        grad = np.zeros_like(x)
+        grad[rows, cols] = self.c1 * np.nan_to_num((f1 - base_f1[rows]) / h)
+        grad[:, self.n_cp :] += -2.0 * self.c2 * (self.available - x[:, self.n_cp :])
+        return np.where(self.free, grad, 0.0)
+
+    # ------------------------------------------------------------------- feasibility
+    def project(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The feasible point nearest ``y`` and each session's shift (its price x step)."""
+        x = np.clip(y, 0.0, self.upper)
+        shifts = np.zeros(len(self.sessions))
+        for k, s in enumerate(self.sessions):
+            window = y[s.start : s.stop, s.cp]
+            cap = self.upper[s.start : s.stop, s.cp]
+            target = s.energy_kwh / self.dt_h
+            lo, hi = float((window - cap).min()) - 1.0, float(window.max()) + 1.0
+            for _ in range(60):  # bisection on the shift: sum clip(y - mu) falls with mu
+                mu = 0.5 * (lo + hi)
+                if np.clip(window - mu, 0.0, cap).sum() > target:
+                    lo = mu
+                else:
+                    hi = mu
+            mu = 0.5 * (lo + hi)
+            x[s.start : s.stop, s.cp] = np.clip(window - mu, 0.0, cap)
+            shifts[k] = mu
+        return x, shifts
+
+    def linear_minimiser(self, grad: np.ndarray) -> np.ndarray:
+        """The feasible point minimising ``sum grad . y`` (Frank-Wolfe's linear oracle)."""
+        y = np.where(grad < 0.0, self.upper, 0.0)
+        for s in self.sessions:
+            g = grad[s.start : s.stop, s.cp]
+            cap = self.upper[s.start : s.stop, s.cp]
+            left = s.energy_kwh / self.dt_h
+            fill = np.zeros_like(g)
+            for t in np.argsort(g, kind="stable"):  # cheapest steps first
+                fill[t] = min(cap[t], left)
+                left -= fill[t]
+                if left <= 0.0:
+                    break
+            y[s.start : s.stop, s.cp] = fill
+        return y
+
+    def prices(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """Each session's energy price (cost per kWh) from its steps strictly inside bounds."""
+        out = np.zeros(len(self.sessions))
+        for k, s in enumerate(self.sessions):
+            p = x[s.start : s.stop, s.cp]
+            g = grad[s.start : s.stop, s.cp]
+            inside = (p > 1e-6) & (p < self.upper[s.start : s.stop, s.cp] - 1e-6)
+            sample = g[inside] if inside.any() else g
+            out[k] = float(np.median(sample)) / self.dt_h
+        return out
+
+    def start(self) -> np.ndarray:
+        """A feasible start: each session at its flat rate, PV uncurtailed."""
+        x = self.upper.copy()
+        for s in self.sessions:
+            rate = s.energy_kwh / ((s.stop - s.start) * self.dt_h)
+            x[s.start : s.stop, s.cp] = np.minimum(rate, self.upper[s.start : s.stop, s.cp])
+        return self.project(x)[0]
+
+
+def solve_day(
+    sim: FeederSimulator, refs: tuple[float, float], config: OracleConfig | None = None
+) -> OraclePlan:
+    """The day's optimum of ``sim``'s scenario-day at ``config.weights`` (see the module).
+
+    Args:
+        sim: the simulator of the day (its engine is reduced once; its state is untouched).
+        refs: the day's (F1_ref, F2_ref).
+        config: optimiser settings.
+
+    Raises:
+        ConfigError: the unbalance index is ``power`` (the reduced model has no line powers).
+    """
+    config = config or OracleConfig()
+    started = time.perf_counter()
+    problem = _DayProblem(sim, refs, config)
+    x = problem.start()
+    costs, f1 = problem.step_costs(x)
+    if not np.isfinite(costs).all():
+        raise ConfigError("the oracle's start (flat-rate charging, no curtailment) fails")
+    cost = float(costs.sum())
+    history = [cost]
+    grad = problem.gradient(x, f1)
+    step = 1.0
+    gap = np.inf
+    iterations = 0
+    # Spectral projected gradient (Birgin, Martinez and Raydan 2000): Barzilai-Borwein step
+    # lengths with a non-monotone Armijo search over the last 10 costs.
+    for iterations in range(1, config.max_iter + 1):  # noqa: B007 - reported
+        gap = float((grad * (x - problem.linear_minimiser(grad))).sum())
+        if gap <= config.gap_tol * max(abs(cost), 1e-12):
+            break
+        if len(history) > config.stall_iter and (
+            history[-config.stall_iter - 1] - cost <= config.stall_tol * abs(cost)
+        ):
+            break
+        direction = problem.project(x - step * grad)[0] - x
+        slope = float((grad * direction).sum())
+        if slope >= 0.0:
+            break
+        reference = max(history[-10:])
+        length = 1.0
+        while True:
+            candidate = x + length * direction
+            new_costs, new_f1 = problem.step_costs(candidate)
+            new_cost = float(new_costs.sum())
+            if np.isfinite(new_cost) and new_cost <= reference + 1e-4 * length * slope:
+                break
+            length *= 0.5
+            if length < 1e-10:
+                break
+        if length < 1e-10:
+            break
+        new_grad = problem.gradient(candidate, new_f1)
+        s_k, y_k = (candidate - x).ravel(), (new_grad - grad).ravel()
+        sy = float(s_k @ y_k)
+        step = float(np.clip(s_k @ s_k / sy, 1e-6, 1e6)) if sy > 0.0 else 1e6
+        x, f1, cost, grad = candidate, new_f1, new_cost, new_grad
+        history.append(cost)
+    return OraclePlan(
+        x_kw=x,
+        cost=cost,
+        gap=max(gap, 0.0),
+        prices=problem.prices(x, grad),
+        iterations=iterations,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class OracleController:
+    """Replays the day's optimum (a :class:`Controller`; it knows the whole day in advance).
+
+    Args:
+        sim: the simulator the day runs in.
+        config: optimiser settings (the weight among them).
+        refs: the day's (F1_ref, F2_ref); computed when omitted.
+    """
+
+    name = "oracle"
+
+    def __init__(
+        self,
+        sim: FeederSimulator,
+        config: OracleConfig | None = None,
+        refs: tuple[float, float] | None = None,
+    ) -> None:
+        self.config = config or OracleConfig()
+        self.refs = refs if refs is not None else sim.objective_refs()
+        self.plan = solve_day(sim, self.refs, self.config)
+
+    def act(self, state: SimState) -> np.ndarray:
+        """The planned setpoints of ``state``'s step, kW."""
+        return self.plan.x_kw[state.t].copy()

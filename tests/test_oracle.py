@@ -1,0 +1,76 @@
+"""The day's optimum: feasible, replayed in OpenDSS as planned, and below every controller."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from baselines.heuristics import FlatRateCharging, PVFollowingCharging, VoltWattPV
+from baselines.no_control import NoControl
+from baselines.nsga2 import NSGA2Config, NSGA2Controller
+from baselines.oracle import OracleConfig, OracleController
+from powertrip_env.config import load_scenario_config
+from powertrip_env.errors import ConfigError
+from powertrip_env.scenario import build_scenario
+from powertrip_env.simulator import FeederSimulator
+
+WEIGHTS = (0.5, 0.5)
+
+
+def day_cost(steps, refs, weights=WEIGHTS) -> float:
+    """The day's weighted normalised cost of a simulated day (OpenDSS values)."""
+    return float((weights[0] * steps["f1"] / refs[0] + weights[1] * steps["f2"] / refs[1]).sum())
+
+
+@pytest.fixture(scope="module")
+def day():
+    with FeederSimulator(build_scenario(load_scenario_config(), 0, n_loads=55)) as sim:
+        refs = sim.objective_refs()
+        oracle = OracleController(sim, OracleConfig(weights=WEIGHTS), refs)
+        yield sim, refs, oracle
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"weights": (0.6, 0.6)}, {"max_iter": 0}, {"gap_tol": 0.0}, {"fd_kw": -1.0}],
+)
+def test_bad_oracle_settings_raise_config_error(kwargs) -> None:
+    with pytest.raises(ConfigError, match="oracle"):
+        OracleConfig(**kwargs)
+
+
+@pytest.mark.slow
+def test_plan_is_feasible_and_opendss_agrees_with_it(day) -> None:
+    sim, refs, oracle = day
+    plan = oracle.plan
+    x = plan.x_kw
+    available = sim.profiles.pv_available_kw
+    assert np.all(x >= -1e-9)
+    assert np.all(x[:, sim.n_cp :] <= available + 1e-9)
+    assert np.all(x[:, : sim.n_cp] <= sim.cp_p_max_kw + 1e-9)
+    for s in sim.ev.sessions:  # every session gets its energy inside its window
+        assert x[s.start : s.stop, s.cp].sum() * sim.dt_h == pytest.approx(s.energy_kwh, rel=1e-9)
+    outside = sim.ev.session_at.T < 0
+    assert np.all(x[:, : sim.n_cp][outside] == 0.0)
+    result = sim.run(oracle)
+    np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6)
+    # OpenDSS solves to its default tolerance (about 3e-5 pu), the plan to about 1e-12 pu.
+    assert day_cost(result.steps, refs) == pytest.approx(plan.cost, rel=1e-4)
+    assert 0.0 <= plan.gap < 0.1 * plan.cost
+
+
+@pytest.mark.slow
+def test_oracle_is_at_or_below_every_controller(day) -> None:
+    sim, refs, oracle = day
+    oracle_cost = day_cost(sim.run(oracle).steps, refs)
+    controllers = [
+        NoControl(),
+        FlatRateCharging(),
+        PVFollowingCharging(),
+        VoltWattPV(sim),
+        NSGA2Controller(sim, NSGA2Config(pop_size=20, n_gen=10, weights=WEIGHTS), refs),
+    ]
+    for controller in controllers:
+        result = sim.run(controller)
+        np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6)
+        assert oracle_cost <= day_cost(result.steps, refs) + oracle.plan.gap, controller
