@@ -32,6 +32,7 @@ from powertrip_env.render import (
 )
 from powertrip_env.scenario import Scenario, build_scenario
 from powertrip_env.simulator import FeederSimulator, SimState, unbalance_at_cp_buses
+from powertrip_env.vectorize import refuse_scalar_callers
 
 #: Reward of a step whose power flow failed: worse than any feasible normalised cost.
 FAILURE_COST = 10.0
@@ -237,6 +238,8 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if self._closed:
             raise EnvClosedError("reset() after close(): the engine is freed; make a new env")
+        if self._horizon == 0:  # the first reset: is the caller able to take a vector reward?
+            refuse_scalar_callers()
         super().reset(seed=seed)
         options = options or {}
         unknown = set(options) - {"day_seed"}

@@ -43,3 +43,8 @@ class EnvClosedError(PowerTripError, ClosedEnvironmentError):
     Also a :class:`gymnasium.error.ClosedEnvironmentError`, which Gymnasium's own vector
     envs raise in the same situation.
     """
+
+
+class VectorRewardError(PowerTripError, TypeError):
+    """A vector env or wrapper that stores one float reward per step met PowerTrip's vector
+    reward; the message names the vector envs that take it, or how to scalarise."""

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
+import mo_gymnasium as mo
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers import RecordVideo, TimeAwareObservation
 from matplotlib import colormaps
+from mo_gymnasium.wrappers.vector import MOSyncVectorEnv
 
 import powertrip_env  # noqa: F401 - registers the ids
 from powertrip_env.env import PowerTripEnv
-from powertrip_env.errors import ConfigError, EnvClosedError, PowerFlowError
+from powertrip_env.errors import ConfigError, EnvClosedError, PowerFlowError, VectorRewardError
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.geometry import feeder_geometry
+from powertrip_env.mo_async import MOAsyncVectorEnv, mo_async_worker
 from powertrip_env.render import FeederRenderer, RenderSnapshot
 from powertrip_env.vector_env import BatchedPowerTripEnv
 
@@ -33,6 +38,14 @@ def test_engine_refuses_every_call_after_close(feeder, small_placement) -> None:
         engine.node_voltages()
     with pytest.raises(PowerFlowError, match="closed"):
         engine.run_pf()
+
+
+def test_engine_keeps_the_working_folder(feeder, tmp_path: Path, monkeypatch) -> None:
+    """OpenDSS's NewContext moves the process to its data path; relative paths (a video
+    folder, a run folder) must not move with it."""
+    monkeypatch.chdir(tmp_path)
+    with OpenDSSEngine(feeder):
+        assert Path.cwd() == tmp_path
 
 
 def test_single_env_step_and_reset_after_close_raise() -> None:
@@ -263,3 +276,83 @@ def test_same_step_autoreset_returns_the_new_day_with_the_old_days_last_step() -
     np.testing.assert_array_equal(info_s["day_seed"], reset_info["day_seed"])
     with pytest.raises(ConfigError, match="autoreset_mode"):
         BatchedPowerTripEnv(2, autoreset_mode="sometimes")
+
+
+# ----------------------------------------------------------------------------- vector modes
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_snippets(section: str = "## Using the environment") -> list[str]:
+    """The ```python blocks of one README section, in order."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(section + "\n")
+    end = text.find("\n## ", start + len(section))
+    body = text[start : end if end >= 0 else len(text)]
+    return re.findall(r"```python\n(.*?)```", body, flags=re.DOTALL)
+
+
+@pytest.mark.slow
+def test_readme_environment_section_runs_as_written(tmp_path: Path, monkeypatch) -> None:
+    """Every snippet of the README's "Using the environment" section, in one namespace."""
+    pytest.importorskip("moviepy")  # the RecordVideo snippet
+    snippets = readme_snippets()
+    assert len(snippets) >= 4
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    for k, code in enumerate(snippets):
+        exec(compile(code, f"README.md snippet {k}", "exec"), namespace)
+    assert list(tmp_path.glob("videos/*.mp4"))
+    rewards = namespace["rewards"]
+    assert isinstance(rewards, np.ndarray) and rewards.shape == (2,)  # the scalarised sync env
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_make_vec_without_a_vector_reward_path_says_what_to_use(mode: str) -> None:
+    vec = gym.make_vec("powertrip/PowerTrip-v0", num_envs=2, vectorization_mode=mode, day_seed=1)
+    with pytest.raises(VectorRewardError, match=r"MOSyncVectorEnv|mo_async_worker") as caught:
+        vec.reset(seed=0)
+    assert "vector of 2" in str(caught.value)
+    vec.close()
+
+
+def test_sb3_monitor_under_linear_reward_says_what_to_use() -> None:
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec = make_vec_env(
+        "powertrip/PowerTrip-v0",
+        n_envs=1,
+        env_kwargs={"day_seed": 1},
+        wrapper_class=mo.wrappers.LinearReward,
+    )
+    with pytest.raises(VectorRewardError, match=r"make_vec_env\(lambda"):
+        vec.reset()
+    vec.close()
+
+
+@pytest.mark.slow
+def test_vector_reward_in_every_supported_mode() -> None:
+    """Each supported way returns (2, 2) vector rewards, through the episode boundary."""
+    kwargs: dict[str, Any] = {"day_seed": 1, "info_metrics": False, "max_episode_steps": 2}
+    makers = {
+        "entry point": lambda: gym.make_vec("powertrip/PowerTrip-v0", num_envs=2, **kwargs),
+        "MOSyncVectorEnv": lambda: MOSyncVectorEnv(
+            [lambda: mo.make("powertrip/PowerTrip-v0", **kwargs)] * 2  # type: ignore[arg-type]
+        ),
+        "MOAsyncVectorEnv": lambda: MOAsyncVectorEnv(
+            [lambda: mo.make("powertrip/PowerTrip-v0", **kwargs)] * 2
+        ),
+        "async worker": lambda: gym.make_vec(
+            "powertrip/PowerTrip-v0",
+            num_envs=2,
+            vectorization_mode="async",
+            vector_kwargs={"worker": mo_async_worker},
+            **kwargs,
+        ),
+    }
+    for name, make in makers.items():
+        vec = make()
+        vec.reset(seed=0)
+        for _ in range(4):  # two episodes: the autoreset step returns zero vectors
+            _, rewards, *_ = vec.step(vec.action_space.sample())
+            assert np.shape(rewards) == (2, 2), name
+        vec.close()

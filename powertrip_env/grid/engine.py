@@ -14,6 +14,7 @@ voltages come back in one call as a numpy array that precomputed indices slice.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -125,7 +126,11 @@ class OpenDSSEngine:
             raise ConfigError(f"tolerance={tolerance!r} must be a number of pu in (0, 1)")
         self.feeder = feeder
         self.devices = devices if devices is not None else DevicePlacement()
+        cwd = os.getcwd()
         self._dss: OpenDSSDirect | None = _default_dss.NewContext()
+        # NewContext moves the process to OpenDSS's data path (the working folder when
+        # opendssdirect was imported): a user's relative paths would silently move with it.
+        os.chdir(cwd)
         self._dss.Basic.AllowChangeDir(False)
         self._compile()
         device_buses = [(f"CP {d.name!r}", d.bus) for d in self.devices.cps]
