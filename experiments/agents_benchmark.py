@@ -37,9 +37,9 @@ agent side is reported (with a note that the comparison is pending).
 
 Usage::
 
-    python benchmarks/agents.py [--timesteps 2000000] [--days 2] [--workers 2] [--no-cache]
-    python benchmarks/agents.py --backend opendss --algo sac --timesteps 40000
-    python benchmarks/agents.py --smoke
+    python benchmarks/agents_quality.py [--timesteps 2000000] [--days 2] [--workers 2] [--no-cache]
+    python benchmarks/agents_quality.py --backend opendss --algo sac --timesteps 40000
+    python benchmarks/agents_quality.py --smoke
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -56,16 +55,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-# Run as a script, this file's folder comes first on sys.path and its name shadows the
-# ``agents`` package; drop the folder so that ``import agents`` finds the package.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import numpy as np
 
-import numpy as np  # noqa: E402 - after the path fix above
-
-from agents.config import (  # noqa: E402
+from agents.config import (
     DEFAULT_SWEEP_WEIGHTS,
     EVAL_DAY_BASE,
     TrainConfig,

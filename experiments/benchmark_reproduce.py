@@ -56,7 +56,7 @@ class ReproduceArgs:
     speed: bool = True
     """Run the speed benchmarks (skipped with ``quick``)."""
     agents: bool = False
-    """Also run the agents' quality benchmark (``benchmarks/agents.py``: trains five PPO
+    """Also run the agents' quality benchmark (``benchmarks/agents_quality.py``: trains five PPO
     agents on the batched env and runs NSGA-II at their weights; about 45 minutes on 2 cores,
     less where NSGA-II's day results are already in its cache)."""
 
@@ -202,7 +202,7 @@ def reproduce(args: ReproduceArgs) -> Reproduction:
     if benchmark_run.failed:
         lines += [f"Failed benchmark units: {', '.join(sorted(benchmark_run.failed))}", ""]
     if args.speed and not args.quick:
-        names = (*SPEED_BENCHMARKS, "agents") if args.agents else SPEED_BENCHMARKS
+        names = (*SPEED_BENCHMARKS, "agents_quality") if args.agents else SPEED_BENCHMARKS
         lines += ["## Speed and quality benchmarks", "", *_speed(folder, names), ""]
     if args.update_docs:
         copied = _copy_docs(optimize_dir, folder)

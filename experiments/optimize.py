@@ -259,13 +259,17 @@ def optimize(args: OptimizeArgs) -> Path:
         runs.write_parquet(run_dir / "results.parquet", frame)
         runs.write_parquet(run_dir / "fronts.parquet", fronts)
         summaries = {label: r.summary() for label, r in results.items()}
-        runs.write_json(run_dir / "summary.json", summaries)
+        warnings = {label: r.warnings() for label, r in results.items()}
+        runs.write_json(run_dir / "summary.json", {**summaries, "warnings": warnings})
         paths = write_day_figures(results, sim, run_dir / "figures")
     paths.append(_pareto_figure(fronts, run_dir / "figures"))
     console.print(
         summary_table(f"NSGA-II vs no control, {scenario.feeder.name}, seed {args.seed}", summaries)
     )
-    _report(run_dir, scenario.feeder.name, args, summaries, paths)
+    _report(run_dir, scenario.feeder.name, args, summaries, paths, warnings)
+    for label, texts in warnings.items():
+        for w in texts:
+            console.print(f"[bold yellow]warning ({label}):[/] {w}")
     console.print(f"run folder: {run_dir}")
     return run_dir
 
@@ -297,6 +301,7 @@ def _report(
     args: OptimizeArgs,
     summaries: dict[str, dict[str, float]],
     paths: list[Path],
+    warnings: dict[str, list[str]],
 ) -> None:
     labels = list(summaries)
     lines = [
@@ -314,5 +319,6 @@ def _report(
             v = summaries[label][key]
             cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += ["", *(f"**Warning ({k}):** {w}" for k, texts in warnings.items() for w in texts)]
     lines += ["", *[f"![{p.stem}](figures/{p.name})" for p in paths]]
     runs.write_text(run_dir / "report.md", "\n".join(lines) + "\n")

@@ -117,7 +117,8 @@ def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
         frame = result.steps.assign(controller="no_control")
         runs.write_parquet(run_dir / "results.parquet", frame)
         summary = result.summary()
-        runs.write_json(run_dir / "summary.json", {"no_control": summary})
+        warnings = result.warnings()
+        runs.write_json(run_dir / "summary.json", {"no_control": summary, "warnings": warnings})
         paths = write_day_figures({"no control": result}, sim, run_dir / "figures")
     table = summary_table(
         f"No control, {scenario.feeder.name}, seed {args.seed}", {"no control": summary}
@@ -129,6 +130,9 @@ def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
         for k, v in summary.items()
     ]
     report.insert(2, "| metric | no control |\n|---|---|")
+    report += ["", *(f"**Warning:** {w}" for w in warnings)] if warnings else []
+    for w in warnings:
+        console.print(f"[bold yellow]warning:[/] {w}")
     report += ["", *[f"![{p.stem}](figures/{p.name})" for p in paths]]
     runs.write_text(run_dir / "report.md", "\n".join(report) + "\n")
     console.print(f"run folder: {run_dir}")

@@ -19,6 +19,7 @@ from powertrip_env.daylog import DayLayout, DayLog
 from powertrip_env.errors import ConfigError, PowerFlowError
 from powertrip_env.ev import EVFleetState
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.loadmodel import VALID_MIN_PU, load_model_warning
 from powertrip_env.grid.state import CPBusReading, GridState
 from powertrip_env.scenario import Scenario
 
@@ -304,6 +305,7 @@ class FeederSimulator:
             ev_requested_kwh=self.ev.requested_per_cp_kwh(),
             ev_unserved_kwh=self.ev.unserved_kwh(),
             dt_h=self.dt_h,
+            load_model=self.scenario.feeder.load_model,
         )
 
     def objective_refs(self) -> tuple[float, float]:
@@ -342,6 +344,13 @@ class DayResult:
     ev_requested_kwh: np.ndarray
     ev_unserved_kwh: np.ndarray
     dt_h: float
+    load_model: str = "constant_pq"
+
+    def warnings(self) -> list[str]:
+        """What a reader of the day's numbers must know: steps whose voltages leave the range
+        where the feeder's load model describes houses (``loadmodel.VALID_MIN_PU``)."""
+        warning = load_model_warning(self.steps["v_min_pu"].to_numpy(), self.load_model)
+        return [] if warning is None else [warning]
 
     def summary(self) -> dict[str, float]:
         """Day totals and extremes of every DESIGN.md §7 metric."""
@@ -373,4 +382,7 @@ class DayResult:
             "ev_unserved_kwh": float(self.ev_unserved_kwh.sum()),
             "transformer_loading_max_pct": float(s["transformer_loading_pct"].max()),
             "losses_kwh": float(s["losses_kw"].sum() * dt),
+            "steps_below_load_model_range": int(
+                (s["v_min_pu"] < VALID_MIN_PU[self.load_model]).sum()
+            ),
         }

@@ -2,7 +2,7 @@
 
 Budgets here are a few hundred env steps with small networks and short episodes (32 steps),
 so that every algorithm runs end to end in seconds; the quality of the agents is the business
-of ``benchmarks/agents.py``.
+of ``experiments/agents_benchmark.py``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+import experiments.agents_benchmark as bench
 from agents.config import (
     DEFAULT_SWEEP_WEIGHTS,
     EVAL_DAY_BASE,
@@ -554,20 +554,7 @@ def test_initial_action_starts_the_policy_at_no_control(
 
 
 # ------------------------------------------------------------------ the quality benchmark
-def _bench_module() -> object:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "agents.py"
-    spec = importlib.util.spec_from_file_location("bench_agents", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_agents", module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_nsga2_cache_returns_what_a_run_computes(tmp_path: Path) -> None:
-    bench: Any = _bench_module()
     args = ((0.5, 0.5), EVAL_DAY, 2, 6, 2, 0)
     fresh = bench._nsga2_task(*args, str(tmp_path))
     cached = bench._nsga2_task(*args, str(tmp_path))
@@ -585,7 +572,7 @@ def test_benchmark_smoke_runs_end_to_end(tmp_path: Path) -> None:
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "benchmarks/agents.py", "--smoke", "--workers", "2"]
+    cmd = [sys.executable, "benchmarks/agents_quality.py", "--smoke", "--workers", "2"]
     done = subprocess.run(
         [*cmd, "--out", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=600
     )
@@ -600,7 +587,6 @@ def test_benchmark_smoke_runs_end_to_end(tmp_path: Path) -> None:
 def test_benchmark_trains_on_the_batched_env_and_starts_curtailment_weights_at_no_control(
     tmp_path: Path,
 ) -> None:
-    bench: Any = _bench_module()
     args = bench.BenchArgs()
     configs = {w: bench._train_config(args, w, tmp_path) for w in DEFAULT_SWEEP_WEIGHTS}
     assert all(c.env_backend == "batched" and c.algo == "ppo" for c in configs.values())

@@ -22,6 +22,8 @@ def test_simulate_writes_the_run_folder(tmp_path: Path, capsys) -> None:
     figures = sorted(p.name for p in (run / "figures").glob("*.png"))
     assert len(figures) >= 4
     assert (run / "report.md").read_text().count("![") == len(figures)
+    # The default day stays inside its load model's range: nothing to warn about.
+    assert json.loads((run / "summary.json").read_text())["warnings"] == []
     assert "pv_usage_efficiency" in capsys.readouterr().out
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from opendssdirect import dss as _dss
 
@@ -14,6 +15,7 @@ from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.feeder import Feeder, feeder_from_master
 from powertrip_env.grid.loadmodel import power_scale
+from powertrip_env.simulator import DayResult
 
 #: A load and a generator on a stiff 400 V source whose voltage the test sets.
 STIFF = """
@@ -111,3 +113,20 @@ def test_feeders_the_balance_cannot_model_read_circuit_losses(tmp_path: Path) ->
 def test_an_unknown_load_model_is_refused() -> None:
     with pytest.raises(FeederError, match=r"load_model='zip' is not one of \('constant_pq'"):
         Feeder(name="x", commands=("Clear",), load_model="zip")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------- a day outside the model's range
+def _day(v_min_pu: list[float], load_model: str) -> DayResult:
+    steps = pd.DataFrame({"v_min_pu": v_min_pu})
+    return DayResult(steps, None, np.zeros(0), np.zeros(0), 1.0, load_model)
+
+
+def test_a_day_below_its_load_models_range_says_so() -> None:
+    day = _day([0.97, 0.88, 0.85, 0.95], "constant_pq")
+    (warning,) = day.warnings()
+    assert "2 step(s) reach 0.850 pu, below 0.9 pu" in warning
+    assert "feeder.load_model: opendss" in warning
+    # OpenDSS's band turns the loads impedance-like there: still a model of houses.
+    assert _day([0.97, 0.88, 0.85, 0.95], "opendss").warnings() == []
+    assert _day([0.97, 0.91], "constant_pq").warnings() == []
+    assert "0.450 pu, below 0.5 pu" in _day([0.45], "opendss").warnings()[0]

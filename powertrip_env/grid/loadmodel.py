@@ -36,6 +36,35 @@ if TYPE_CHECKING:
     from opendssdirect.OpenDSSDirect import OpenDSSDirect
 
 
+#: Lowest LV voltage (pu of the node base) at which each load model still describes houses.
+#: Constant PQ holds a house at its setpoint however low the voltage, so below about 0.9 pu it
+#: draws more current than real appliances would and the day's low voltages are too low (a
+#: heavily one-phase feeder collapses towards 0.5 pu). OpenDSS's band turns loads into
+#: impedance-like models below Vminpu, which holds down to its Vlowpu (0.5 by default).
+VALID_MIN_PU: dict[str, float] = {"constant_pq": 0.9, "opendss": 0.5}
+
+
+def load_model_warning(v_min_pu: np.ndarray, load_model: str) -> str | None:
+    """A warning when a day's lowest voltages (one per step, pu) leave ``load_model``'s range.
+
+    ``None`` when every step stays at or above :data:`VALID_MIN_PU` of the model.
+    """
+    floor = VALID_MIN_PU[load_model]
+    below = np.asarray(v_min_pu, dtype=float) < floor
+    if not below.any():
+        return None
+    advice = (
+        "; choose feeder.load_model: opendss for loads that turn impedance-like at low voltage"
+        if load_model == "constant_pq"
+        else ""
+    )
+    return (
+        f"{int(below.sum())} step(s) reach {float(np.nanmin(v_min_pu)):.3f} pu, below "
+        f"{floor} pu where the {load_model} load model describes houses: the day's voltages, "
+        f"losses and unbalance there are not trustworthy{advice}"
+    )
+
+
 #: OpenDSS classes whose elements the power balance and the reduced network model represent
 #: exactly (PD elements are in the admittance matrix; meters do not act on the solution).
 SUPPORTED_CLASSES = frozenset(
