@@ -26,6 +26,7 @@ from powertrip_env.grid.feeder import (
     embedded_feeder,
     feeder_from_master,
 )
+from powertrip_env.profiles.enwl import check_file_season
 
 FEEDER_KINDS = ("embedded", "master", "enwl")
 SEASONS = ("summer", "winter")
@@ -140,11 +141,22 @@ class ProfileConfig:
         season: ``summer`` or ``winter``.
         day_type: ``weekday`` or ``weekend``.
         resolution_min: minutes per step: 1, 5 or 15.
-        load_source: ``demandlib`` (BDEW household shape, seeded per house) or ``enwl``.
+        load_source: ``demandlib`` (BDEW household shape, seeded per house) or ``enwl``
+            (ENWL's profiles: ``enwl_load_file`` or ``enwl_load_folder``).
         pv_source: ``pvlib`` (clear sky x seeded clouds) or ``enwl``.
-        enwl_load_file: ENWL load profile CSV (with ``load_source: enwl``).
-        enwl_pv_file: ENWL PV profile CSV (with ``pv_source: enwl``).
+        enwl_load_file: ENWL seasonal load file (``Summer_Load_Profiles.csv`` or
+            ``Winter_...``, 100 household columns); each house gets a seeded random column. A
+            file named for the other season than ``season`` is refused.
+        enwl_load_folder: ENWL's per-house profile folder (``Load_profiles/``, files
+            ``Load<k>_5min.csv``); each house of an ENWL feeder (``feeder.kind: enwl``) gets
+            the file its ``LoadShapes.txt`` assigns it (by name; the Windows path written there
+            is never followed). Give this or ``enwl_load_file``, not both.
+        enwl_pv_file: ENWL PV file (``Summer_PV_Profiles.csv``, with ``pv_source: enwl``);
+            refused when named for the other season.
         load_power_factor: power factor of the residential loads (lagging).
+
+    ENWL's profile files hold one day per season and do not separate weekdays from weekends:
+    with ENWL loads ``day_type`` changes only the PV date and the EV sessions.
     """
 
     season: str = "summer"
@@ -155,6 +167,7 @@ class ProfileConfig:
     enwl_load_file: str | None = None
     enwl_pv_file: str | None = None
     load_power_factor: float = 0.95
+    enwl_load_folder: str | None = None
 
     def __post_init__(self) -> None:
         _one_of("profiles.season", self.season, SEASONS)
@@ -166,10 +179,22 @@ class ProfileConfig:
             )
         _one_of("profiles.load_source", self.load_source, LOAD_SOURCES)
         _one_of("profiles.pv_source", self.pv_source, PV_SOURCES)
-        if self.load_source == "enwl" and not self.enwl_load_file:
-            raise ConfigError("profiles.enwl_load_file is required with load_source: enwl")
+        if self.load_source == "enwl" and not (self.enwl_load_file or self.enwl_load_folder):
+            raise ConfigError(
+                "load_source: enwl needs profiles.enwl_load_file (a seasonal file) or "
+                "profiles.enwl_load_folder (the per-house Load_profiles folder)"
+            )
+        if self.enwl_load_file and self.enwl_load_folder:
+            raise ConfigError(
+                f"profiles.enwl_load_file={self.enwl_load_file!r} and enwl_load_folder="
+                f"{self.enwl_load_folder!r}: give one of them"
+            )
         if self.pv_source == "enwl" and not self.enwl_pv_file:
             raise ConfigError("profiles.enwl_pv_file is required with pv_source: enwl")
+        for key in ("enwl_load_file", "enwl_pv_file"):
+            path = getattr(self, key)
+            if path:
+                check_file_season(path, self.season, f"profiles.{key}")
         if not 0.0 < self.load_power_factor <= 1.0:
             raise ConfigError(
                 f"profiles.load_power_factor={self.load_power_factor!r} must be in (0, 1]"
@@ -190,11 +215,15 @@ class EVConfig:
 
     Attributes:
         sessions: ``mixed`` (midday fleet + evening home sessions), ``home``, ``fleet``, or
-            ``enwl`` (ENWL's EV file read as charging-power requests, in ``enwl_ev_file``).
+            ``enwl`` (ENWL's EV file, ``enwl_ev_file``: each CP gets a seeded random column,
+            charged at the power the file gives each step, e.g. 3 kW, never above the CP's
+            ``p_max_kw``; with the energy guarantee that power is owed step by step).
         energy_guarantee: if true (default), each CP's power is bounded below so every EV can
             still be charged fully before it leaves; if false (the seed formulation), CP power
             is bounded only by the per-step request and deferred energy is not owed.
-        enwl_ev_file: ENWL EV profile CSV (with ``sessions: enwl``).
+        enwl_ev_file: ENWL EV file (``Winter_EV_Profiles.csv`` or ``Summer_...``, with
+            ``sessions: enwl``); refused when named for another season than
+            ``profiles.season``.
     """
 
     sessions: str = "mixed"
@@ -272,6 +301,14 @@ class ScenarioConfig:
     def __post_init__(self) -> None:
         if self.devices.n_cp == 0:
             raise ConfigError("devices.cps is empty; a scenario needs at least one CP")
+        if self.ev.enwl_ev_file:
+            check_file_season(self.ev.enwl_ev_file, self.profiles.season, "ev.enwl_ev_file")
+        if self.profiles.enwl_load_folder and self.feeder.kind != "enwl":
+            raise ConfigError(
+                f"profiles.enwl_load_folder={self.profiles.enwl_load_folder!r} assigns each house "
+                "its file through an ENWL feeder's LoadShapes.txt, so it needs feeder.kind: enwl "
+                f"(got {self.feeder.kind!r}); use profiles.enwl_load_file otherwise"
+            )
 
     def with_devices(self, devices: DevicePlacement) -> ScenarioConfig:
         return replace(self, devices=devices)

@@ -14,7 +14,7 @@ import numpy as np
 
 from powertrip_env import profiles as prof
 from powertrip_env.config import ScenarioConfig
-from powertrip_env.errors import ConfigError
+from powertrip_env.errors import ConfigError, ProfileError
 from powertrip_env.ev import AlignedSession, align_sessions
 from powertrip_env.grid.devices import DevicePlacement
 from powertrip_env.grid.feeder import Feeder
@@ -101,6 +101,8 @@ def build_scenario(
 
     if pc.load_source == "demandlib":
         load_p = prof.household_load_kw(load_rng, grid, date, n_loads)
+    elif pc.enwl_load_folder:
+        load_p = _house_profiles(config, n_loads, grid)
     else:
         table = prof.load_enwl_load_profiles(str(pc.enwl_load_file))
         load_p = prof.assign_enwl_profiles(load_rng, table, n_loads, grid)
@@ -149,7 +151,7 @@ def _ev_sessions(
     if kind == "enwl":
         table = prof.load_enwl_ev_profiles(str(config.ev.enwl_ev_file))
         requests = prof.assign_enwl_profiles(rng, table, len(cp_kw), grid)
-        return tuple(_runs_as_sessions(row, grid.dt_h) for row in requests)
+        return tuple(prof.enwl_sessions(row, grid.dt_h) for row in requests)
     model = _SESSION_MIX[kind]
     per_cp = prof.sample_sessions(
         rng, n_cps=len(cp_kw), charger_kw=cp_kw, day_type=config.profiles.day_type, model=model
@@ -159,18 +161,18 @@ def _ev_sessions(
     )
 
 
-def _runs_as_sessions(
-    request_kw: np.ndarray, dt_h: float
-) -> tuple[tuple[float, float, float], ...]:
-    """Turn a charging-power request profile into sessions: one per run of non-zero requests.
+def _house_profiles(config: ScenarioConfig, n_loads: int, grid: prof.DayGrid) -> np.ndarray:
+    """(n_loads, n_steps) each house's own ENWL profile, as the feeder's LoadShapes.txt assigns."""
+    from powertrip_env.grid.enwl import enwl_feeder_dir
 
-    Each run becomes a session plugged in over the run, owing the run's energy. Under no
-    control the EV then charges at full power until done, which front-loads the ENWL shape.
-    """
-    on = np.concatenate([[False], request_kw > 1e-9, [False]])
-    edges = np.flatnonzero(np.diff(on.astype(np.int8)))
-    out = []
-    for start, stop in zip(edges[0::2], edges[1::2], strict=True):
-        energy = float(request_kw[start:stop].sum() * dt_h)
-        out.append((start * dt_h, stop * dt_h, energy))
-    return tuple(out)
+    fc = config.feeder
+    feeder_dir = enwl_feeder_dir(str(fc.path), fc.network, fc.feeder)
+    names, table = prof.cached_enwl_house_profiles(
+        str(feeder_dir), str(config.profiles.enwl_load_folder)
+    )
+    if len(names) != n_loads:
+        raise ProfileError(
+            f"{feeder_dir} assigns profiles to {len(names)} loads in Loads.txt but the feeder "
+            f"has {n_loads}; per-house profiles need the loads exactly as Loads.txt defines them"
+        )
+    return prof.resample_mean(table, prof.ENWL_RESOLUTION_MIN, grid.resolution_min)

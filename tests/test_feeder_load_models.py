@@ -63,11 +63,11 @@ def test_both_envs_run_full_episodes(load_model: str) -> None:
         obs, _ = env.reset(seed=3)
         steps, done = 0, False
         while not done:
-            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            obs, _, terminated, truncated, info = env.step(env.action_space.sample())
             assert not terminated, info.get("termination_reason")
             assert env.observation_space.contains(obs)
             steps, done = steps + 1, truncated
-        assert steps == env.sim.n_steps == 96
+        assert env.sim is not None and steps == env.sim.n_steps == 96
     finally:
         env.close()
 
@@ -75,10 +75,11 @@ def test_both_envs_run_full_episodes(load_model: str) -> None:
     try:
         venv.reset(seed=3)
         venv.action_space.seed(3)
+        ended = np.zeros(venv.num_envs, dtype=bool)
         for _ in range(venv.n_steps):
-            obs, reward, terminated, truncated, info = venv.step(venv.action_space.sample())
-            assert not terminated.any(), info.get("termination_reason")
-            assert np.isfinite(reward).all()
-        assert truncated.all()
+            _, rewards, failed, ended, batch_info = venv.step(venv.action_space.sample())
+            assert not failed.any(), batch_info.get("termination_reason")
+            assert np.isfinite(rewards).all()
+        assert ended.all()
     finally:
         venv.close()

@@ -106,7 +106,8 @@ def test_feeders_the_balance_cannot_model_read_circuit_losses(tmp_path: Path) ->
     """A constant-impedance load under ``opendss``: losses from OpenDSS, still exact."""
     extra = "New Load.Z Phases=1 Bus1=B.3 kV=0.23 kW=2 Model=2\n"
     with OpenDSSEngine(_feeder(tmp_path, "opendss", extra), DEVICES) as engine:
-        state = engine.solve(np.ones(engine.n_loads), np.zeros(engine.n_loads), [7.0], [3.0])
+        n = engine.n_loads
+        state = engine.solve(np.ones(n), np.zeros(n), np.array([7.0]), np.array([3.0]))
         assert state.losses_kw == pytest.approx(engine.losses_kw(), rel=1e-9)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from baselines.no_control import NoControl
+from powertrip_env.config import ProfileConfig, ScenarioConfig, scenario_config_from_dict
 from powertrip_env.errors import ConfigError, ProfileError
 from powertrip_env.profiles import (
     ENWL_N_STEPS,
@@ -21,19 +23,25 @@ from powertrip_env.profiles import (
     assign_enwl_profiles,
     day_energy_bounds_kwh,
     day_type_of,
+    enwl_house_shape_files,
     household_load_kw,
     load_enwl_ev_profiles,
     load_enwl_load_profiles,
     load_enwl_pv_profiles,
     pv_available_kw,
     reactive_power_kvar,
+    read_enwl_house_profiles,
+    read_enwl_profile_csv,
     representative_date,
     resample_mean,
     sample_sessions,
     scale_enwl_pv,
+    season_in_name,
     season_of,
     session_arrays,
 )
+from powertrip_env.scenario import build_scenario
+from powertrip_env.simulator import FeederSimulator
 
 DATA = Path(__file__).parent / "data" / "profiles"
 SUMMER = representative_date("summer", "weekday")
@@ -418,3 +426,103 @@ def test_enwl_header_row_is_rejected(tmp_path: Path) -> None:
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(ProfileError, match=r"with_header\.csv"):
         load_enwl_load_profiles(path)
+
+
+# ------------------------------------------------------------------ ENWL semantics in a scenario
+SAMPLE = Path(__file__).parent / "data" / "enwl_sample"  # ENWL data, CC BY 4.0 (see NOTICE)
+EV_WINTER = DATA / "Winter_EV_Profiles_small.csv"  # BOM, CR-only lines, no final newline
+
+
+def _scenario_config(**sections: dict[str, object]) -> ScenarioConfig:
+    data: dict[str, object] = {
+        "devices": {"cps": [{"name": "cp", "bus": "906", "phase": 1, "p_max_kw": 7.0}]},
+    }
+    data.update(sections)
+    return scenario_config_from_dict(data)
+
+
+def test_enwl_ev_file_with_bom_and_cr_only_lines_reads() -> None:
+    profiles = load_enwl_ev_profiles(EV_WINTER)
+    assert profiles.shape == (4, ENWL_N_STEPS)
+    assert set(np.unique(profiles)) == {0.0, 3.0}
+    np.testing.assert_allclose(profiles.sum(axis=1) * 5 / 60, [6.0, 0.75, 0.75, 0.0])
+
+
+@pytest.mark.parametrize("energy_guarantee", [True, False])
+def test_enwl_ev_sessions_charge_at_the_files_power(energy_guarantee: bool) -> None:
+    """A 7 kW CP given ENWL's 3 kW profile draws 3 kW exactly when the file does."""
+    cfg = _scenario_config(
+        profiles={"season": "winter"},
+        ev={
+            "sessions": "enwl",
+            "enwl_ev_file": str(EV_WINTER),
+            "energy_guarantee": energy_guarantee,
+        },
+    )
+    table = load_enwl_ev_profiles(EV_WINTER)
+    for seed in range(4):  # every seed gives the CP one of the file's columns
+        scenario = build_scenario(cfg, seed, n_loads=55)
+        with FeederSimulator(scenario) as sim:
+            steps = sim.run(NoControl()).steps
+        cp_kw = steps["cp_kw"].to_numpy()
+        assert any(np.allclose(cp_kw, column) for column in table)
+        charging = cp_kw > 0
+        np.testing.assert_allclose(steps["cp_request_kw"].to_numpy()[charging], 3.0)
+        np.testing.assert_allclose(cp_kw[charging], 3.0)
+
+
+def test_enwl_files_of_the_other_season_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"ev.enwl_ev_file=.*is a winter file but "
+        r"profiles.season='summer'",
+    ):
+        _scenario_config(ev={"sessions": "enwl", "enwl_ev_file": str(EV_WINTER)})
+    winter_loads = tmp_path / "Winter_Load_Profiles.csv"
+    winter_loads.write_bytes((DATA / "enwl_load_small.csv").read_bytes())
+    with pytest.raises(ConfigError, match=r"profiles.enwl_load_file=.*winter file"):
+        ProfileConfig(load_source="enwl", enwl_load_file=str(winter_loads))
+    # Under the matching season it loads; a file whose name gives no season is taken as is.
+    assert ProfileConfig(
+        season="winter", load_source="enwl", enwl_load_file=str(winter_loads)
+    ).enwl_load_file
+    assert ProfileConfig(load_source="enwl", enwl_load_file=str(DATA / "enwl_load_small.csv"))
+    assert season_in_name("Summer_PV_Profiles.csv") == "summer"
+    assert season_in_name("profiles.csv") is None
+
+
+def _house_config() -> ScenarioConfig:
+    return _scenario_config(
+        feeder={"kind": "enwl", "path": str(SAMPLE), "network": 16, "feeder": 1},
+        profiles={
+            "load_source": "enwl",
+            "enwl_load_folder": str(SAMPLE / "profiles" / "Load_profiles"),
+        },
+        devices={"cps": [{"name": "cp", "bus": "7", "phase": 1, "p_max_kw": 7.0}]},
+    )
+
+
+def test_each_house_gets_its_own_enwl_profile() -> None:
+    """``LoadShapes.txt`` assigns Shape_k -> Load<k>_5min.csv; the Windows path is ignored."""
+    assignment = enwl_house_shape_files(SAMPLE / "network_16" / "Feeder_1")
+    assert len(assignment) == 39
+    assert assignment["load15"] == "Load15_5min.csv"  # the three-phase load
+    scenario = build_scenario(_house_config(), 0)
+    load_p = scenario.profiles.load_p_kw  # (n_steps, n_loads), engine load order
+    for k in (1, 15, 39):
+        own = read_enwl_profile_csv(SAMPLE / "profiles" / "Load_profiles" / f"Load{k}_5min.csv")
+        np.testing.assert_allclose(load_p[:, k - 1], own[0])
+    # Not drawn at random: another seed gives the same loads.
+    np.testing.assert_array_equal(build_scenario(_house_config(), 1).profiles.load_p_kw, load_p)
+
+
+def test_house_profiles_need_an_enwl_feeder_and_every_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"enwl_load_folder=.*needs feeder.kind: enwl"):
+        _scenario_config(profiles={"load_source": "enwl", "enwl_load_folder": str(tmp_path)})
+    with pytest.raises(ConfigError, match="give one of them"):
+        ProfileConfig(load_source="enwl", enwl_load_file="a.csv", enwl_load_folder="b")
+    (tmp_path / "Load1_5min.csv").write_bytes(
+        (SAMPLE / "profiles" / "Load_profiles" / "Load1_5min.csv").read_bytes()
+    )
+    with pytest.raises(ProfileError, match=r"load 'load2' uses 'Load2_5min.csv'.*not in"):
+        read_enwl_house_profiles(SAMPLE / "network_16" / "Feeder_1", tmp_path)

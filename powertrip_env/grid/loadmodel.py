@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from powertrip_env.errors import FeederError
 
@@ -91,15 +92,14 @@ def unmodelled_elements(dss: OpenDSSDirect) -> list[str]:
     return out
 
 
-def power_scale(
-    u: np.ndarray, v_low: np.ndarray, v_min: np.ndarray, v_max: np.ndarray
-) -> np.ndarray:
+def power_scale(u: ArrayLike, v_low: ArrayLike, v_min: ArrayLike, v_max: ArrayLike) -> np.ndarray:
     """Power drawn over nominal power of a ``Model=1`` device at ``u = |V| / V_base``.
 
     All arguments broadcast; the bands are in pu of the device's voltage base. The result is
     exactly 1.0 inside ``(max(v_low, v_min), v_max]``.
     """
     u = np.asarray(u, dtype=np.float64)
+    v_low, v_min, v_max = (np.asarray(v, dtype=np.float64) for v in (v_low, v_min, v_max))
     with np.errstate(divide="ignore", invalid="ignore"):
         # Slope of the current magnitude between v_low and v_min, in Yeq * V_base per pu.
         slope = (1.0 / v_min - v_low) / (v_min - v_low)

@@ -13,13 +13,17 @@ PV and EV ones) build on :func:`read_enwl_profile_csv`.
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from powertrip_env.errors import ConfigError, ProfileError
+
+# The feeder reader's statement parser (BOM, CR-only lines, comments, continuations).
+from powertrip_env.grid.enwl import _file_map, _Statement, _statements
 from powertrip_env.profiles.timegrid import DayGrid, resample_mean
 
 #: Rows of an ENWL profile file: 5-minute steps of one day.
@@ -111,3 +115,132 @@ def assign_enwl_profiles(
         raise ConfigError(f"profiles have shape {arr.shape}; expected (n_profiles, {ENWL_N_STEPS})")
     columns = choose_columns(rng, arr.shape[0], n)
     return resample_mean(arr[columns], ENWL_RESOLUTION_MIN, grid.resolution_min)
+
+
+# --- Seasons --------------------------------------------------------------------------------
+
+
+def season_in_name(path: str | Path) -> str | None:
+    """``summer`` or ``winter`` when the file's name says so (ENWL names its seasonal files
+    ``Summer_Load_Profiles.csv``, ``Winter_EV_Profiles.csv``, ...), else ``None``."""
+    name = Path(path).name.lower()
+    found = [season for season in ("summer", "winter") if season in name]
+    return found[0] if len(found) == 1 else None
+
+
+def check_file_season(path: str | Path, season: str, key: str) -> None:
+    """Refuse an ENWL file whose name gives another season than the scenario's ``season``.
+
+    Raises:
+        ConfigError: naming ``key``, the file and both seasons.
+    """
+    named = season_in_name(path)
+    if named is not None and named != season:
+        raise ConfigError(
+            f"{key}={str(path)!r} is a {named} file but profiles.season={season!r}; give the "
+            f"{season.capitalize()} file of that kind or set profiles.season: {named}"
+        )
+
+
+# --- Per-house load files -------------------------------------------------------------------
+
+
+def _shape_file(stmt: _Statement) -> str:
+    """The profile file name a ``New Loadshape`` statement points at (``mult=(file=...)``)."""
+    mult = stmt.get("mult") or stmt.get("pmult") or ""
+    _, found, path = mult.strip("()[]{}\"' ").partition("file=")
+    if not found or not path:
+        raise ProfileError(
+            f"{stmt.where()}: expected mult=(file=...\\Load<k>_5min.csv), the form ENWL's "
+            "LoadShapes.txt uses"
+        )
+    # The path is an absolute Windows path that is not distributed: only its name is used.
+    return PureWindowsPath(path.strip("\"' ")).name
+
+
+def enwl_house_shape_files(feeder_dir: str | Path) -> dict[str, str]:
+    """Load name (lower case) -> profile file name, as the feeder's files assign them.
+
+    ``Loads.txt`` gives each load ``Daily=Shape_k`` and ``LoadShapes.txt`` points ``Shape_k``
+    at ``...\\Load_profiles\\Load<k>_5min.csv``; only the file name is kept (the absolute
+    Windows path is never followed). Loads in ``Loads.txt`` order (an exact repeat of a
+    definition counts once, as the feeder reader reads it).
+
+    Raises:
+        ProfileError: a file is missing, a load has no ``Daily=`` shape, or a shape is not
+            defined (the message names the file and line).
+    """
+    folder = Path(feeder_dir)
+    files = _file_map(folder) if folder.is_dir() else {}
+    missing = [n for n in ("loads.txt", "loadshapes.txt") if n not in files]
+    if missing:
+        raise ProfileError(
+            f"ENWL feeder folder {str(folder)!r} lacks {missing}; per-house load profiles "
+            "need its Loads.txt and LoadShapes.txt"
+        )
+    shapes: dict[str, str] = {}
+    for stmt in _statements(files["loadshapes.txt"]):
+        cls, _, name = stmt.target.partition(".")
+        if stmt.verb.lower() == "new" and cls.lower() == "loadshape":
+            shapes[name.lower()] = _shape_file(stmt)
+    out: dict[str, str] = {}
+    for stmt in _statements(files["loads.txt"]):
+        cls, _, name = stmt.target.partition(".")
+        if stmt.verb.lower() != "new" or cls.lower() != "load" or name.lower() in out:
+            continue
+        shape = (stmt.get("daily") or "").lower()
+        if not shape:
+            raise ProfileError(f"{stmt.where()}: the load has no Daily= load shape")
+        if shape not in shapes:
+            raise ProfileError(
+                f"{stmt.where()}: load shape {shape!r} is not defined in {files['loadshapes.txt']}"
+            )
+        out[name.lower()] = shapes[shape]
+    return out
+
+
+def read_enwl_house_profiles(
+    feeder_dir: str | Path, profile_dir: str | Path
+) -> tuple[tuple[str, ...], NDArray[np.float64]]:
+    """Each house's own ENWL profile (``Load<k>_5min.csv`` in ``profile_dir``).
+
+    Returns:
+        ``(load names, profiles)``: names in ``Loads.txt`` order (lower case) and an array of
+        shape ``(n_loads, 288)``, kW, 5-minute means from 00:00.
+
+    Raises:
+        ProfileError: a profile file is missing from ``profile_dir`` or holds more than one
+            column, or see :func:`enwl_house_shape_files` and :func:`read_enwl_profile_csv`.
+    """
+    folder = Path(profile_dir)
+    if not folder.is_dir():
+        raise ProfileError(f"ENWL profile folder {str(folder)!r} does not exist")
+    assignment = enwl_house_shape_files(feeder_dir)
+    available = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+    rows = []
+    for load, file_name in assignment.items():
+        path = available.get(file_name.lower())
+        if path is None:
+            raise ProfileError(
+                f"load {load!r} uses {file_name!r} (LoadShapes.txt), which is not in the "
+                f"profile folder {str(folder)!r}"
+            )
+        profile = read_enwl_profile_csv(path)
+        if profile.shape[0] != 1:
+            raise ProfileError(
+                f"{str(path)!r} holds {profile.shape[0]} columns; a house's ENWL profile "
+                "file holds one (288 rows of kW)"
+            )
+        rows.append(profile[0])
+    return tuple(assignment), np.array(rows).reshape(len(rows), ENWL_N_STEPS)
+
+
+@functools.lru_cache(maxsize=8)
+def cached_enwl_house_profiles(
+    feeder_dir: str, profile_dir: str
+) -> tuple[tuple[str, ...], NDArray[np.float64]]:
+    """:func:`read_enwl_house_profiles`, read once per process (the array is read-only):
+    every scenario-day of one feeder uses the same files."""
+    names, table = read_enwl_house_profiles(feeder_dir, profile_dir)
+    table.flags.writeable = False
+    return names, table

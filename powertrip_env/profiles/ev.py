@@ -339,3 +339,20 @@ def load_enwl_ev_profiles(path: str | Path) -> NDArray[np.float64]:
         :func:`powertrip_env.profiles.enwl.assign_enwl_profiles`.
     """
     return np.clip(read_enwl_profile_csv(path), 0.0, None)
+
+
+def enwl_sessions(
+    request_kw: NDArray[np.float64], dt_h: float
+) -> tuple[tuple[float, float, float], ...]:
+    """ENWL charging-power profile -> ``(arrival_h, departure_h, energy_kwh)`` sessions.
+
+    ENWL's EV files give the power a vehicle charges at in each step (0 or 3 kW: a 3 kW
+    charger), not plug-in windows. Each step with power is one session over that step owing
+    that step's energy, so the CP's request (``min(charger, energy owed / dt)``) is the
+    file's power, whatever the CP's rating above it: under no control the EV charges at
+    exactly the file's power, and with the energy guarantee that power is owed step by step.
+    """
+    steps = np.flatnonzero(np.asarray(request_kw) > 1e-9)
+    return tuple(
+        (float(t * dt_h), float((t + 1) * dt_h), float(request_kw[t] * dt_h)) for t in steps
+    )
