@@ -33,7 +33,9 @@ day affordable:
   (its hypervolume, normalised by the day's references, grows by less than ``hv_tol`` of
   itself over ``period`` generations) or at ``n_gen``. A warm
   start needs the previous step, so it applies only when the day is sequential (the EV
-  energy guarantee on); in the seed formulation every step stays independent.
+  energy guarantee on) and no EV arrived or left since the previous step; a step without a
+  warm start runs all ``n_gen`` generations. In the seed formulation every step stays
+  independent.
 
 Defaults: population 100, at most 100 generations, seed 0; the step ``t`` runs with seed
 ``seed + t``, so one seed gives one day of fronts.
@@ -92,8 +94,8 @@ class NSGA2Config:
         cap_f1: constrain each step's f1 to at most the day's F1_ref (the worst no-control
             step).
         warm_start: start each step from the previous step's Pareto set (sequential days).
-        termination: ``converged`` (stop when the front stalls, at most ``n_gen``
-            generations) or ``n_gen`` (always ``n_gen``).
+        termination: ``converged`` (a warm-started step stops when its front stalls, at
+            most ``n_gen`` generations) or ``n_gen`` (always ``n_gen``).
         hv_tol: the ``converged`` rule's tolerance: the largest relative growth of the
             front's normalised hypervolume that counts as stalled.
         period: generations the front must stay stalled.
@@ -109,7 +111,7 @@ class NSGA2Config:
     cap_f1: bool = True
     warm_start: bool = True
     termination: StopRule = "converged"
-    hv_tol: float = 1e-3
+    hv_tol: float = 5e-4
     period: int = 5
 
     def __post_init__(self) -> None:
@@ -149,6 +151,11 @@ class NSGA2Config:
             return at_most
         stall = RobustTermination(_HypervolumeStall(refs, self.hv_tol), period=self.period)
         return TerminateIfAny(stall, at_most)
+
+    def stop_rule_cold(self) -> Termination:
+        """The termination of a step without a warm start: always ``n_gen`` generations (a
+        random population's front stalls long before it reaches the Pareto front)."""
+        return MaximumGenerationTermination(self.n_gen)
 
 
 class _HypervolumeStall(DeltaToleranceTermination):
@@ -375,8 +382,10 @@ class NSGA2Controller:
         if not (self.config.warm_start and self.sim.ev.energy_guarantee and self.fronts):
             return None
         previous = self.fronts[-1]
-        if previous.t != state.t - 1:
+        if previous.t != state.t - 1 or state.t == 0:
             return None
+        if not np.array_equal(self.sim.ev.plugged(state.t - 1), state.plugged):
+            return None  # an EV arrived or left: the front moved, start afresh
         return np.minimum(np.maximum(previous.x_kw, lower), state.upper_kw)
 
     def front(self, state: SimState) -> StepFront:
@@ -409,7 +418,7 @@ class NSGA2Controller:
                 eliminate_duplicates=True,
                 return_least_infeasible=True,
             ),
-            cfg.stop_rule(self.refs),
+            cfg.stop_rule(self.refs) if warm is not None else cfg.stop_rule_cold(),
             seed=cfg.seed + state.t,
             verbose=False,
         )

@@ -29,6 +29,8 @@ def _simulate(ns: argparse.Namespace) -> None:
             steps=ns.steps,
             out=ns.out,
             progress=not ns.no_progress,
+            controller=ns.controller,
+            weights=ns.weights,
         )
     )
 
@@ -245,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--seed", type=_seed, default=0, help="seed of the day's profiles")
     p.add_argument("--steps", type=_count, default=None, help="only the first N steps")
+    p.add_argument(
+        "--controller",
+        default="no_control",
+        help="also run flat_rate, pv_following, volt_watt or oracle beside no control",
+    )
+    p.add_argument("--weights", type=_weights, default=(0.5, 0.5), help="oracle's, e.g. 0.5,0.5")
     p.add_argument("--out", default="runs", help="folder for run folders")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_simulate)

@@ -1,5 +1,9 @@
 """``powertrip simulate``: a day on the feeder under no control, with its figures (DESIGN.md §1.1).
 
+With ``--controller`` the day also runs under a rule-based baseline (``flat_rate``,
+``pv_following``, ``volt_watt``) or the day's optimum (``oracle``, at ``--weights``), side by
+side with no control.
+
 Writes ``runs/<run-id>/`` with ``config.json``, ``results.parquet`` (one row per controller x
 timestep), ``summary.json``, ``figures/*.png`` and ``report.md``, and prints a summary table.
 """
@@ -9,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from baselines import RULE_BASED, rule_based
 from baselines.no_control import NoControl
 from experiments import runs
 from powertrip_env.config import ScenarioConfig, load_scenario_config
@@ -35,9 +41,33 @@ class SimulateArgs:
     """Folder under which the run folder is created."""
     progress: bool = True
     """Show a progress bar."""
+    controller: str = "no_control"
+    """``no_control``, a rule-based baseline (``flat_rate``, ``pv_following``, ``volt_watt``)
+    or ``oracle``; other than no control, it runs beside no control."""
+    weights: tuple[float, float] = (0.5, 0.5)
+    """(unbalance, curtailment) weights of the oracle's day cost."""
 
     def __post_init__(self) -> None:
         check_steps(self.steps)
+        if self.controller not in SIMULATE_CONTROLLERS:
+            raise ConfigError(
+                f"controller={self.controller!r} is not one of {SIMULATE_CONTROLLERS}"
+            )
+
+
+#: Controllers ``powertrip simulate`` runs.
+SIMULATE_CONTROLLERS = ("no_control", *RULE_BASED, "oracle")
+
+
+def day_controller(name: str, sim: FeederSimulator, weights: tuple[float, float]) -> Controller:
+    """The controller ``name`` (one of :data:`SIMULATE_CONTROLLERS`) for ``sim``'s day."""
+    if name == "no_control":
+        return NoControl()
+    if name == "oracle":
+        from baselines.oracle import OracleConfig, OracleController
+
+        return OracleController(sim, OracleConfig(weights=weights))
+    return rule_based(name, sim)
 
 
 def check_steps(steps: object) -> None:
@@ -112,24 +142,37 @@ def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
         run_dir / "config.json",
         runs.run_metadata(config.to_dict(), args.seed, command="simulate", steps=args.steps),
     )
+    names = ["no_control"] + ([args.controller] if args.controller != "no_control" else [])
     with FeederSimulator(scenario) as sim:
-        result = run_day(sim, NoControl(), "no control", args.steps, args.progress)
-        frame = result.steps.assign(controller="no_control")
+        results = {
+            name: run_day(
+                sim, day_controller(name, sim, args.weights), name, args.steps, args.progress
+            )
+            for name in names
+        }
+        frame = pd.concat(
+            [r.steps.assign(controller=name) for name, r in results.items()], ignore_index=True
+        )
         runs.write_parquet(run_dir / "results.parquet", frame)
-        summary = result.summary()
-        warnings = result.warnings()
-        runs.write_json(run_dir / "summary.json", {"no_control": summary, "warnings": warnings})
-        paths = write_day_figures({"no control": result}, sim, run_dir / "figures")
-    table = summary_table(
-        f"No control, {scenario.feeder.name}, seed {args.seed}", {"no control": summary}
-    )
+        summaries = {name: r.summary() for name, r in results.items()}
+        warnings = results[names[-1]].warnings()
+        runs.write_json(run_dir / "summary.json", {**summaries, "warnings": warnings})
+        labels = {name: name.replace("_", " ") for name in names}
+        paths = write_day_figures(
+            {labels[n]: r for n, r in results.items()}, sim, run_dir / "figures"
+        )
+    shown = {labels[n]: s for n, s in summaries.items()}
+    title = " vs ".join(shown).capitalize()
+    table = summary_table(f"{title}, {scenario.feeder.name}, seed {args.seed}", shown)
     console.print(table)
-    report = [f"# No-control day: {scenario.feeder.name}, seed {args.seed}", ""]
-    report += [
-        f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-        for k, v in summary.items()
-    ]
-    report.insert(2, "| metric | no control |\n|---|---|")
+    report = [f"# {title}: {scenario.feeder.name}, seed {args.seed}", ""]
+    for key in summaries["no_control"]:
+        cells = [
+            f"{s[key]:.4g}" if isinstance(s[key], float) else str(s[key])
+            for s in summaries.values()
+        ]
+        report.append(f"| {key} | " + " | ".join(cells) + " |")
+    report.insert(2, "| metric | " + " | ".join(shown) + " |\n|---|" + "---|" * len(shown))
     report += ["", *(f"**Warning:** {w}" for w in warnings)] if warnings else []
     for w in warnings:
         console.print(f"[bold yellow]warning:[/] {w}")

@@ -132,3 +132,21 @@ def test_volt_watt_beats_no_control_on_mean_and_worst_unbalance(sim, no_control)
     np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6)
     assert summary["pui_mean_pct"] < no_control["pui_mean_pct"]
     assert summary["pui_max_pct"] < no_control["pui_max_pct"]
+
+
+def test_simulate_runs_a_baseline_beside_no_control_from_the_cli(tmp_path, capsys) -> None:
+    import json
+
+    import pandas as pd
+
+    from experiments.cli import main
+
+    args = ["simulate", "--steps", "150", "--out", str(tmp_path), "--no-progress"]
+    assert main([*args, "--controller", "volt_watt"]) == 0
+    (run,) = tmp_path.iterdir()
+    frame = pd.read_parquet(run / "results.parquet")
+    assert set(frame["controller"]) == {"no_control", "volt_watt"}
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["volt_watt"]["pv_used_kwh"] <= summary["no_control"]["pv_used_kwh"]
+    assert main([*args, "--controller", "magic"]) == 2
+    assert "controller='magic'" in capsys.readouterr().err
