@@ -15,6 +15,7 @@ from agents.config import TrainConfig
 from agents.evaluation import evaluate_days
 from agents.models import Checkpoint, atomic_save, checkpoint_paths
 from agents.policy import AgentController, ObsNormaliser
+from agents.snapshot import capture, save_state
 from powertrip_env.env import PowerTripEnv
 
 
@@ -47,11 +48,15 @@ def _next_multiple(steps: int, every: int) -> int:
 
 
 class Checkpointer(BaseCallback):
-    """Saves model, VecNormalize statistics and replay buffer every ``every`` env steps.
+    """Saves model, VecNormalize statistics, replay buffer and training state every ``every``
+    env steps.
 
     Checkpoints are due at multiples of ``every`` (counted in env steps over all copies,
-    continuing across resumes). Each file is written atomically; the replay buffer (large)
-    is kept for the latest checkpoint only. :meth:`save_now` saves the current state.
+    continuing across resumes) and taken at the first rollout boundary from there (every
+    step for SAC and TD3, every ``n_steps`` for PPO), where SB3 holds no half-collected
+    transition, so that a resume continues exactly (:mod:`agents.snapshot`). Each file is
+    written atomically; the replay buffer and the training state (large) are kept for the
+    latest checkpoint only. :meth:`save_now` saves the current state.
     """
 
     def __init__(self, folder: Path, every: int, save_replay_buffer: bool = True) -> None:
@@ -64,14 +69,20 @@ class Checkpointer(BaseCallback):
     def _init_callback(self) -> None:
         self._due = _next_multiple(self.model.num_timesteps, self.every)
 
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._due:
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps >= self._due:
             self.save_now()
-            self._due = _next_multiple(self.num_timesteps, self.every)
+            self._due = _next_multiple(self.model.num_timesteps, self.every)
+
+    def _on_step(self) -> bool:
         return True
 
-    def save_now(self) -> Checkpoint:
-        """Write the checkpoint of the current step count and drop older replay buffers."""
+    def save_now(self, exact: bool = True) -> Checkpoint:
+        """Write the checkpoint of the current step count and drop older large files.
+
+        ``exact=False`` (a run stopped mid-rollout) writes no training state: a resume from
+        it reseeds instead of continuing exactly.
+        """
         c = checkpoint_paths(self.folder, self.model.num_timesteps)
         buffer = getattr(self.model, "replay_buffer", None)
         if self.save_replay_buffer and buffer is not None and c.replay_buffer is not None:
@@ -79,11 +90,18 @@ class Checkpointer(BaseCallback):
         vn = self.model.get_vec_normalize_env()
         if vn is not None and c.vecnormalize is not None:
             atomic_save(c.vecnormalize, vn.save)
+        if exact and c.state is not None:
+            state = capture(self.model)
+            atomic_save(c.state, lambda path: save_state(Path(path), state))
         # The model last: its file marks the checkpoint complete (see latest_checkpoint).
         atomic_save(c.model, self.model.save)
-        for old in self.folder.glob("replay_buffer_*_steps.pkl"):
-            if old != c.replay_buffer:
-                old.unlink(missing_ok=True)
+        for pattern, keep in (
+            ("replay_buffer_*_steps.pkl", c.replay_buffer),
+            ("training_state_*_steps.pkl", c.state if exact else None),
+        ):
+            for old in self.folder.glob(pattern):
+                if old != keep:
+                    old.unlink(missing_ok=True)
         return c
 
 

@@ -33,6 +33,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor, Ve
 from agents.actions import fraction_from_action
 from agents.batched import BatchedTrainingVecEnv
 from agents.config import EVAL_DAY_BASE, TrainConfig, check_weights
+from agents.snapshot import EpisodeRecorder
 from powertrip_env.config import ScenarioConfig, load_scenario_config
 from powertrip_env.env import PowerTripEnv
 
@@ -169,7 +170,8 @@ def make_env(
         else:
             env = gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0))
         filename = None if monitor_dir is None else str(monitor_dir / f"env_{rank}")
-        return Monitor(env, filename=filename, override_existing=not append_monitor)
+        env = Monitor(env, filename=filename, override_existing=not append_monitor)
+        return EpisodeRecorder(env)  # for checkpoints that resume exactly
 
     return thunk
 

@@ -6,7 +6,8 @@ Run folder layout shared by training (``experiments/train.py``) and the policy a
         config.json                     {"config": TrainConfig.to_dict(), "seed": ..., ...}
         model.zip, vecnormalize.pkl     the final model and its observation statistics
         checkpoints/model_<N>_steps.zip, vecnormalize_<N>_steps.pkl,
-                    replay_buffer_<N>_steps.pkl (off-policy; the latest only)
+                    replay_buffer_<N>_steps.pkl (off-policy; the latest only),
+                    training_state_<N>_steps.pkl (for an exact resume; the latest only)
         monitor/env_<k>.monitor.csv     training episodes (SB3 Monitor)
         progress.csv, tb/               the learning curve (CSV and TensorBoard)
         eval.csv                        held-out-day evaluations during training
@@ -182,12 +183,14 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One saved training state: model, observation statistics, replay buffer (if any)."""
+    """One saved training state: model, observation statistics, replay buffer (if any) and the
+    rest of the state an exact resume needs (:mod:`agents.snapshot`; the latest only)."""
 
     steps: int
     model: Path
     vecnormalize: Path | None
     replay_buffer: Path | None
+    state: Path | None = None
 
 
 def checkpoint_paths(folder: Path, steps: int) -> Checkpoint:
@@ -197,13 +200,14 @@ def checkpoint_paths(folder: Path, steps: int) -> Checkpoint:
         model=folder / f"model_{steps}_steps.zip",
         vecnormalize=folder / f"vecnormalize_{steps}_steps.pkl",
         replay_buffer=folder / f"replay_buffer_{steps}_steps.pkl",
+        state=folder / f"training_state_{steps}_steps.pkl",
     )
 
 
 def latest_checkpoint(folder: str | Path) -> Checkpoint | None:
     """The checkpoint with the most env steps in ``folder`` (None when there is none).
 
-    Missing VecNormalize or replay-buffer files come back as None.
+    Missing VecNormalize, replay-buffer or training-state files come back as None.
     """
     folder = Path(folder)
     found = [
@@ -216,7 +220,8 @@ def latest_checkpoint(folder: str | Path) -> Checkpoint | None:
     c = checkpoint_paths(folder, max(found))
     vn = c.vecnormalize if c.vecnormalize is not None and c.vecnormalize.is_file() else None
     rb = c.replay_buffer if c.replay_buffer is not None and c.replay_buffer.is_file() else None
-    return Checkpoint(c.steps, c.model, vn, rb)
+    state = c.state if c.state is not None and c.state.is_file() else None
+    return Checkpoint(c.steps, c.model, vn, rb, state)
 
 
 def atomic_save(path: Path, save: Callable[[str], object]) -> Path:

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 import torch
 from rich.console import Console
+from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.callbacks import Checkpointer, HeldOutEval, make_logger
 from agents.config import (
@@ -51,6 +52,7 @@ from agents.models import (
     read_run_config,
 )
 from agents.policy import AgentController
+from agents.snapshot import RestoreTrainingState, load_state
 from experiments import runs
 from powertrip_env.config import load_scenario_config
 from powertrip_env.errors import ConfigError
@@ -182,8 +184,11 @@ def resume(
 
     The step count continues (``reset_num_timesteps=False``), and so do the TensorBoard
     curve, ``progress.csv``, ``eval.csv`` (rows after the checkpoint are dropped, then
-    redone) and the monitor logs. After a resume the env copies are reseeded with
-    ``seed + checkpoint steps + k``, so the continued run is reproducible too.
+    redone) and the monitor logs. A checkpoint taken by the run (at a rollout boundary)
+    carries the whole training state (:mod:`agents.snapshot`), so the resumed run ends
+    bit-identical to one never stopped, even after ``kill -9``. A checkpoint written when
+    the run was interrupted (mid-rollout) has no such state: the env copies are then reseeded
+    with ``seed + checkpoint steps + k``, so the continued run is reproducible, not identical.
 
     Raises:
         ConfigError: not a run folder, or no checkpoint in it.
@@ -243,11 +248,15 @@ def _learn(config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) ->
     )
     eval_env = make_eval_env(config)
     try:
+        restorer: list[BaseCallback] = []
         if checkpoint is not None:
             model = ALGO_CLASSES[config.algo].load(str(checkpoint.model), env=venv, device="cpu")
             if checkpoint.replay_buffer is not None and hasattr(model, "load_replay_buffer"):
                 model.load_replay_buffer(str(checkpoint.replay_buffer))
-            model.set_random_seed(config.seed + checkpoint.steps)
+            if checkpoint.state is not None:  # continue exactly where the checkpoint was taken
+                restorer.append(RestoreTrainingState(load_state(checkpoint.state)))
+            else:  # a checkpoint written mid-rollout (an interrupt): reproducible, not exact
+                model.set_random_seed(config.seed + checkpoint.steps)
         else:
             model = build_model(config, venv)
         model.set_logger(make_logger(run_dir))
@@ -263,12 +272,12 @@ def _learn(config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) ->
             try:
                 model.learn(
                     remaining,
-                    callback=[checkpointer, evaluator],
+                    callback=[*restorer, checkpointer, evaluator],
                     reset_num_timesteps=not resuming,
                     progress_bar=config.progress_bar,
                 )
             except KeyboardInterrupt:
-                checkpointer.save_now()  # the steps learnt so far
+                checkpointer.save_now(exact=False)  # the steps learnt so far, mid-rollout
                 raise runs.RunInterrupted(run_dir, f"powertrip train --resume {run_dir}") from None
         else:  # nothing left to learn: still make sure the final files exist
             checkpointer.init_callback(model)

@@ -206,3 +206,58 @@ def test_sigint_stops_training_with_a_checkpoint_and_a_resume_command(tmp_path: 
     )
     assert resumed.returncode == 0, resumed.stderr
     assert (run_dir / "model.zip").is_file()
+
+
+TINY_HYPERPARAMS = {
+    "sac": {"learning_starts": 32, "batch_size": 16, "buffer_size": 2000, "net_arch": [16, 16]},
+    "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 2, "net_arch": [16, 16]},
+}
+
+
+def _policy_parameters(run_dir: Path) -> dict[str, object]:
+    from agents.models import ALGO_CLASSES, read_run_config
+
+    algo = read_run_config(run_dir).algo
+    model = ALGO_CLASSES[algo].load(run_dir / "model.zip", device="cpu")
+    return {"steps": model.num_timesteps, **model.policy.state_dict()}
+
+
+@pytest.mark.parametrize(
+    ("algo", "backend", "budget"),
+    [
+        ("sac", "opendss", ["--timesteps", "320", "--checkpoint-every", "96"]),
+        ("ppo", "batched", ["--timesteps", "2048", "--checkpoint-every", "512"]),
+    ],
+)
+def test_train_resumed_after_kill_9_ends_bit_identical(
+    tmp_path: Path, algo: str, backend: str, budget: list[str]
+) -> None:
+    import torch
+
+    hyperparams = tmp_path / f"{algo}.yaml"
+    hyperparams.write_text(yaml.safe_dump(TINY_HYPERPARAMS[algo]))
+    args = ["train", "--algo", algo, "--env-backend", backend, "--n-envs", "2", *budget]
+    args += ["--hyperparams", str(hyperparams), "--eval-every", "0", "--train-days", "3"]
+    whole = subprocess.run(
+        _cli(*args, "--out", str(tmp_path / "whole")), cwd=ROOT, capture_output=True, text=True
+    )
+    assert whole.returncode == 0, whole.stderr
+    (whole_dir,) = (tmp_path / "whole").iterdir()
+
+    proc = _start(_cli(*args, "--out", str(tmp_path / "killed")))
+    states = tmp_path / "killed"
+    _wait_for(lambda: any(states.glob("*/checkpoints/model_*_steps.zip")), 600, "a checkpoint")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    (killed_dir,) = states.iterdir()
+    assert not (killed_dir / "model.zip").exists()  # killed before the end
+    resumed = subprocess.run(
+        _cli("train", "--resume", str(killed_dir)), cwd=ROOT, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+
+    expected, got = _policy_parameters(whole_dir), _policy_parameters(killed_dir)
+    assert expected["steps"] == got["steps"]
+    for name, tensor in expected.items():
+        if name != "steps":
+            assert torch.equal(tensor, got[name]), name  # type: ignore[arg-type]
