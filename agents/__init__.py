@@ -1,4 +1,4 @@
-"""agents layer of PowerTrip (DESIGN.md §2): stable-baselines3 agents on the PowerTrip env.
+"""agents layer of PowerTrip (architecture.md §2): stable-baselines3 agents on the PowerTrip env.
 
 * :mod:`agents.config`: :class:`~agents.config.TrainConfig` and the per-algorithm
   hyperparameter dataclasses (defaults in ``agents/hyperparams/{ppo,sac,td3}.yaml``);

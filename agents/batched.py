@@ -2,7 +2,7 @@
 
 With ``TrainConfig.env_backend = "batched"`` the ``n_envs`` training copies are the rows of
 one :class:`~powertrip_env.vector_env.BatchedPowerTripEnv`, which solves them all in one numpy
-call with the exact reduced network model (DESIGN.md §8; held to OpenDSS within 1e-6 pu by
+call with the exact reduced network model (architecture.md §8; held to OpenDSS within 1e-6 pu by
 ``tests/test_vector_env.py``) instead of one OpenDSS solve per copy: about 1000x the samples
 per second. Held-out evaluation still runs on the OpenDSS :class:`PowerTripEnv`.
 

@@ -1,4 +1,4 @@
-"""Training configuration: frozen dataclasses, validated on construction (STYLE.md habit 2).
+"""Training configuration: frozen dataclasses, validated on construction (conventions.md habit 2).
 
 :class:`TrainConfig` is everything one training run needs. The algorithm's hyperparameters
 are a dataclass per algorithm (:class:`PPOParams`, :class:`SACParams`, :class:`TD3Params`)
@@ -320,7 +320,7 @@ class TrainConfig:
     normalise_obs: bool = True
     """Normalise observations with SB3's VecNormalize (statistics saved with the model)."""
     energy_guarantee: bool = True
-    """EV energy guarantee on (False: the seed formulation, DESIGN.md §6)."""
+    """EV energy guarantee on (False: the seed formulation, architecture.md §6)."""
     scenario: str | None = None
     """Scenario YAML (None: the shipped default)."""
     params: HyperParams | None = None

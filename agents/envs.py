@@ -10,7 +10,7 @@ For copy ``k`` of a training vector env (outermost last)::
                             (MarginAction with ``action_margin`` > 0)
     Monitor                 episode returns to ``monitor/env_<k>.monitor.csv``
 
-wrapped in ``DummyVecEnv`` (one-feeder envs stay in process, DESIGN.md §8) and optionally
+wrapped in ``DummyVecEnv`` (one-feeder envs stay in process, architecture.md §8) and optionally
 ``VecNormalize`` (observations only). SB3 seeds copy ``k`` with ``seed + k``.
 With ``env_backend: batched`` the copies are rows of one batched env instead
 (:mod:`agents.batched`), under ``VecMonitor`` and the same ``VecNormalize``.

@@ -1,7 +1,7 @@
 """Day-level evaluation of controllers on chosen days, in the normalised objective space.
 
 The **normalised weighted day cost** of a controller on a day is the mean over the day's
-steps of ``w . [f1(t) / F1_ref, f2(t) / F2_ref]`` (DESIGN.md §6 references of that day; a
+steps of ``w . [f1(t) / F1_ref, f2(t) / F2_ref]`` (architecture.md §6 references of that day; a
 step whose power flow failed counts ``FAILURE_COST`` in each objective, as in the env). It is
 0 for a perfect day and about ``w . [mean f1 / max f1, ...]`` for no control; lower is better.
 It equals minus the mean scalarised reward an agent collects over the day, and it is the
@@ -60,7 +60,7 @@ class Evaluation:
 
     Attributes:
         days: one row per controller x day: ``controller``, ``day_seed``, every
-            ``DayResult.summary()`` metric (DESIGN.md §7), ``f1_norm_mean``, ``f2_norm_mean``,
+            ``DayResult.summary()`` metric (architecture.md §7), ``f1_norm_mean``, ``f2_norm_mean``,
             ``weighted_cost`` and ``decision_s_per_step`` (wall time in ``act``).
         steps: one row per controller x day x timestep with every per-step metric.
     """

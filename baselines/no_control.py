@@ -1,4 +1,4 @@
-"""No control: every EV takes what it asks for, PV is never curtailed (DESIGN.md §1)."""
+"""No control: every EV takes what it asks for, PV is never curtailed (architecture.md §1)."""
 
 from __future__ import annotations
 

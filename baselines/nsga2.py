@@ -1,4 +1,4 @@
-"""Smart control with pymoo's NSGA-II: one Pareto front per timestep (DESIGN.md §6, §8).
+"""Smart control with pymoo's NSGA-II: one Pareto front per timestep (architecture.md §6, §8).
 
 At every step the decision vector ``x = [P_CP_1..n_cp, P_PV_1..n_pv]`` (kW) is optimised
 within the step's bounds for two costs, both minimised:
@@ -452,7 +452,7 @@ def _init_worker(
     scenario: Scenario, config: NSGA2Config, refs: tuple[float, float], parent_pid: int
 ) -> None:
     watch_parent(parent_pid)  # exit if the driver dies; leave Ctrl-C to the driver
-    # Each worker process owns one engine (DESIGN.md §10: never threads sharing one).
+    # Each worker process owns one engine (architecture.md §10: never threads sharing one).
     _WORKER["controller"] = NSGA2Controller(FeederSimulator(scenario), config, refs)
 
 

@@ -1,7 +1,7 @@
 """Seconds per simulated day under no control, and the simulator's overhead per step.
 
-The simulator's step (bounds, clipping, power flow, full grid state, every DESIGN.md §7 metric,
-EV bookkeeping) is compared with the bare engine step (set every power + solve + read all
+The simulator's step (bounds, clipping, power flow, full grid state, every architecture.md §7
+metric, EV bookkeeping) is compared with the bare engine step (set every power + solve + read all
 node voltages) on the same day's inputs, in the same run.
 
 Usage::

@@ -4,10 +4,10 @@
    step (set every power + solve + read all node voltages, as in ``benchmarks/engine.py``)
    on the same inputs: the loads of the day and the setpoints the env applied, measured in
    the same run. Target: the env as agents train on it (``info_metrics=False``) adds at
-   most 25 % to the engine step. The default env, which also computes every DESIGN.md §7
+   most 25 % to the engine step. The default env, which also computes every architecture.md §7
    metric over every node for each step's ``info`` and keeps the day log, is reported
    beside it.
-2. ``BatchedPowerTripEnv`` with 256 copies (the reduced network model, DESIGN.md §8) inside
+2. ``BatchedPowerTripEnv`` with 256 copies (the reduced network model, architecture.md §8) inside
    their days. Target: at least 50,000 env-steps per second on 2 cores. Starting the copies on
    new days (scenario build + no-control references) is reported beside it.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-# Batched numpy is steadier single-threaded on small machines (DESIGN.md §8); this must be set
+# Batched numpy is steadier single-threaded on small machines (architecture.md §8); this must be set
 # before numpy is imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -144,7 +144,7 @@ def main() -> None:
     )
     labels = {
         False: "info_metrics=False (training: f1, f2, f_norm, setpoints in info)",
-        True: "info_metrics=True (default: every DESIGN.md §7 metric in info, day log kept)",
+        True: "info_metrics=True (default: every architecture.md §7 metric in info, day log kept)",
     }
     for info_metrics in (False, True):
         t_env, t_engine = singles[info_metrics]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-# Batched numpy is steadier single-threaded on small machines (DESIGN.md §8); this must be set
+# Batched numpy is steadier single-threaded on small machines (architecture.md §8); this must be set
 # before numpy is imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -92,7 +92,7 @@ def main() -> None:
             f"({iterations} iterations)   OpenDSS / reduced = {us_dss / us:6.1f}x"
         )
 
-    # How far apart the two are, at OpenDSS's default tolerance (1e-4, DESIGN.md §8).
+    # How far apart the two are, at OpenDSS's default tolerance (1e-4, architecture.md §8).
     sol = net.solve(load_p, load_q, cp[:100], pv[:100])
     v_red = net.cp_bus_phasors(sol)
     err = 0.0

@@ -1,1 +1,1 @@
-"""experiments layer of PowerTrip (see DESIGN.md §2)."""
+"""experiments layer of PowerTrip (see architecture.md §2)."""

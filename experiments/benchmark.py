@@ -2,7 +2,7 @@
 
 The benchmark (configured by :class:`~experiments.benchmark_config.BenchmarkConfig`) is a grid
 of independent **units**, one per test day x seed x controller. A unit builds its own
-scenario-day and simulator (its own OpenDSS engine, DESIGN.md §10), runs the controller over
+scenario-day and simulator (its own OpenDSS engine, architecture.md §10), runs the controller over
 the day, timing each decision, and returns its rows; the driver writes each finished unit
 atomically under ``runs/<id>/units/`` (steps and fronts first, the ``<unit>.json`` status
 last). So an interrupted benchmark resumes (``--resume RUN_DIR``) without redoing finished
@@ -15,7 +15,7 @@ cluster whose nodes have PowerTrip installed and see the agents' run folders). E
 deterministic (the day from its seed, NSGA-II step t seeded ``seed + t``), so every backend
 gives the same results; only the wall-clock timings differ.
 
-When every unit is done the run folder gets (DESIGN.md §9):
+When every unit is done the run folder gets (architecture.md §9):
 
 * ``config.json``: the resolved benchmark and scenario configs, versions, git commit;
 * ``results.parquet``: one row per controller x day x seed x timestep with every metric,
@@ -59,7 +59,7 @@ from powertrip_env.simulator import Controller, FeederSimulator, SimState
 
 BACKENDS = ("process", "ray")
 UNITS_DIR = "units"
-#: What a unit's worker process runs with (DESIGN.md §8: steadier single-threaded numpy).
+#: What a unit's worker process runs with (architecture.md §8: steadier single-threaded numpy).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 

@@ -1,4 +1,6 @@
-"""Configuration of ``powertrip benchmark``: frozen dataclasses loaded from YAML (STYLE.md habit 2).
+"""Configuration of ``powertrip benchmark``: frozen dataclasses loaded from YAML.
+
+Like every configuration of PowerTrip (conventions.md habit 2).
 
 A benchmark is a grid of independent **units**, one per test day x seed x controller:
 

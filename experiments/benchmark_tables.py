@@ -1,4 +1,4 @@
-"""The benchmark's tidy tables, assembled from its finished units (DESIGN.md §9).
+"""The benchmark's tidy tables, assembled from its finished units (architecture.md §9).
 
 Read back from ``units/`` (so a resumed benchmark covers the units of every session), in the
 plan's order (day, seed, controller, step), whatever order the units finished in:
@@ -9,7 +9,7 @@ plan's order (day, seed, controller, step), whatever order the units finished in
 * ``indicators.parquet``: each controller's point against the step's front
   (:func:`experiments.indicators.point_indicators`);
 * ``hypervolume.parquet``: per step, hypervolume of the front and of the agents' points;
-* ``days.parquet``: one row per controller x day x seed: every DESIGN.md §7 day total
+* ``days.parquet``: one row per controller x day x seed: every architecture.md §7 day total
   (``DayResult.summary()``), mean normalised costs, the weighted day cost, the decision time
   per step and the day's indicator means.
 """

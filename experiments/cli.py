@@ -1,4 +1,4 @@
-"""The ``powertrip`` command: thin argument parsing over the library (STYLE.md habit 9)."""
+"""The ``powertrip`` command: thin argument parsing over the library (conventions.md habit 9)."""
 
 from __future__ import annotations
 

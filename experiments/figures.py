@@ -1,4 +1,4 @@
-"""Figures of simulated days (DESIGN.md §7 metrics, §9 ``runs/<run>/figures/*.png``).
+"""Figures of simulated days (architecture.md §7 metrics, §9 ``runs/<run>/figures/*.png``).
 
 Every function takes one or more labelled results, ``{"no control": day}`` or
 ``{"no control": day_a, "NSGA-II": day_b}``, so the same figure shows one controller or
@@ -43,7 +43,7 @@ class DayResultLike(Protocol):
 
     @property
     def steps(self) -> pd.DataFrame:
-        """One row per step: ``hour`` and the DESIGN.md §7 metrics."""
+        """One row per step: ``hour`` and the architecture.md §7 metrics."""
         ...
 
     @property

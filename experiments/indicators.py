@@ -1,4 +1,4 @@
-"""Quality indicators of controllers against NSGA-II's Pareto fronts (DESIGN.md §6, §7).
+"""Quality indicators of controllers against NSGA-II's Pareto fronts (architecture.md §6, §7).
 
 Every indicator works on **normalised costs**: each step's objective vector ``(f1, f2)``
 divided by the day's references ``(F1_ref, F2_ref)`` with :func:`powertrip_env.metrics.normalise`
@@ -48,7 +48,7 @@ from powertrip_env.env import FAILURE_COST
 if TYPE_CHECKING:  # figures import matplotlib, which unit workers do not need
     from experiments.figures import DayResultLike
 
-#: Hypervolume reference point in normalised objective space (DESIGN.md §6).
+#: Hypervolume reference point in normalised objective space (architecture.md §6).
 REFERENCE_POINT = np.array([1.1, 1.1])
 #: Keys of one scenario-day of the benchmark.
 DAY_KEYS = ["day", "seed"]

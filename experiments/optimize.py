@@ -1,4 +1,4 @@
-"""``powertrip optimize``: a day under NSGA-II control, compared with no control (DESIGN.md §1.2).
+"""``powertrip optimize``: a day under NSGA-II control against no control (architecture.md §1).
 
 Writes ``runs/<run-id>/`` with ``config.json``, ``fronts.parquet`` (every timestep's front,
 its OpenDSS re-check and the chosen point), ``results.parquet`` (one row per controller x

@@ -2,7 +2,7 @@
 
 Built from a benchmark run folder's tables (:mod:`experiments.benchmark_tables`):
 
-* the results table: every DESIGN.md §7 day total, the normalised costs, the weighted day
+* the results table: every architecture.md §7 day total, the normalised costs, the weighted day
   cost, the decision time and the indicators, per controller, as the mean over seeds with a
   95 % Student-t interval (over all test days, then per day);
 * the hypervolume of NSGA-II's front and of the agents' points per day;

@@ -1,4 +1,4 @@
-"""Run folders (DESIGN.md §9): ``runs/<run-id>/`` with config, results, figures and a report.
+"""Run folders (architecture.md §9): ``runs/<run-id>/`` with config, results, figures and a report.
 
 Every file is written atomically (a temporary file in the same folder, then ``os.replace``),
 so an interrupted run never leaves a half-written result behind.

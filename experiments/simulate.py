@@ -1,4 +1,4 @@
-"""``powertrip simulate``: a day on the feeder under no control, with its figures (DESIGN.md §1.1).
+"""``powertrip simulate``: a day on the feeder under no control, with figures (architecture.md §1).
 
 With ``--controller`` the day also runs under a rule-based baseline (``flat_rate``,
 ``pv_following``, ``volt_watt``) or the day's optimum (``oracle``, at ``--weights``), side by

@@ -342,7 +342,7 @@ def evaluate_run(
 def print_evaluation(
     run_dir: str | Path, result: Evaluation, console: Console | None = None
 ) -> None:
-    """A rich table: every DESIGN.md §7 metric (mean over the days) per controller."""
+    """A rich table: every architecture.md §7 metric (mean over the days) per controller."""
     from experiments.simulate import summary_table
 
     means = result.mean_by_controller()

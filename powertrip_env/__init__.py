@@ -1,6 +1,6 @@
 """PowerTrip: smart control of EV charging and rooftop PV on real LV feeders.
 
-Layers (DESIGN.md §2), each importing only downward: ``grid`` (the only OpenDSS code) <
+Layers (architecture.md §2), each importing only downward: ``grid`` (the only OpenDSS code) <
 ``profiles``, ``metrics`` < ``scenario``, ``simulator`` < ``env``.
 
 Registered Gymnasium ids (vector reward; use ``mo_gymnasium.make`` or ``gymnasium.make``):

@@ -1,8 +1,8 @@
 """Scenario configuration: frozen dataclasses, loadable from YAML, validated on construction.
 
-YAML only loads into these dataclasses (STYLE.md habit 2): unknown keys, wrong types and values
-outside their range raise :class:`~powertrip_env.errors.ConfigError` naming the field, the value
-received and what is allowed.
+YAML only loads into these dataclasses (conventions.md habit 2): unknown keys, wrong types and
+values outside their range raise :class:`~powertrip_env.errors.ConfigError` naming the field,
+the value received and what is allowed.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class FeederConfig:
 
 @dataclass(frozen=True)
 class ProfileConfig:
-    """Which day and which profile sources (DESIGN.md §5).
+    """Which day and which profile sources (architecture.md §5).
 
     Attributes:
         season: ``summer`` or ``winter``.
@@ -211,7 +211,7 @@ class ProfileConfig:
 
 @dataclass(frozen=True)
 class EVConfig:
-    """EV sessions and the EV energy guarantee (DESIGN.md §5, §6).
+    """EV sessions and the EV energy guarantee (architecture.md §5, §6).
 
     Attributes:
         sessions: ``mixed`` (midday fleet + evening home sessions), ``home``, ``fleet``, or
@@ -240,7 +240,7 @@ class EVConfig:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    """Which unbalance index drives f1 (DESIGN.md §6): ``pui``, ``vuf`` or ``power``."""
+    """Which unbalance index drives f1 (architecture.md §6): ``pui``, ``vuf`` or ``power``."""
 
     unbalance_index: str = "pui"
 
@@ -383,7 +383,7 @@ def _wanted(allowed: tuple[Any, ...]) -> str:
 
 #: Keys of the ``devices`` section.
 DEVICE_KEYS = ("cps", "pvs", "seed", "allow_shared_nodes")
-#: The rating key of a placement rule, and its default (docs/architecture.md, devices).
+#: The rating key of a placement rule, and its default (architecture.md, devices).
 _RULE_RATING: dict[str, tuple[str, float | tuple[float, float]]] = {
     "cps": ("p_max_kw", 7.0),
     "pvs": ("kwp", (3.0, 5.0)),

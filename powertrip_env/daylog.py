@@ -1,8 +1,8 @@
 """Raw per-step records of a simulated day, turned into metrics in one batched pass.
 
 The simulator's hot path only copies what a step produced into preallocated arrays; every
-DESIGN.md §7 metric is then computed for a whole range of steps at once with the batched pure
-functions of :mod:`powertrip_env.metrics` (STYLE.md habit 4). One row of the result per step.
+architecture.md §7 metric is then computed for a whole range of steps at once with the batched pure
+functions of :mod:`powertrip_env.metrics` (conventions.md habit 4). One row of the result per step.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class DayLog:
         self.losses_kw[t] = grid.losses_kw
 
     def frame(self, layout: DayLayout, start: int, stop: int) -> pd.DataFrame:
-        """Every DESIGN.md §7 metric for steps ``start``..``stop - 1``, one row per step."""
+        """Every architecture.md §7 metric for steps ``start``..``stop - 1``, one row per step."""
         return pd.DataFrame(self.columns(layout, start, stop))
 
     def unbalance(self, t: int | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,7 +162,7 @@ class DayLog:
         )
 
     def row(self, layout: DayLayout, t: int) -> dict[str, float]:
-        """Every DESIGN.md §7 metric of step ``t`` as plain numbers (hot path: the env's info).
+        """Every architecture.md §7 metric of step ``t`` as plain numbers (the env's info).
 
         Equal to that step's row of :meth:`frame` (a test holds them together): the same
         metric functions on one step's arrays, and the per-bus Python twins of the unbalance
@@ -211,7 +211,7 @@ class DayLog:
         return out
 
     def columns(self, layout: DayLayout, start: int, stop: int) -> dict[str, np.ndarray]:
-        """Every DESIGN.md §7 metric for steps ``start``..``stop - 1``, column by column."""
+        """Every architecture.md §7 metric for steps ``start``..``stop - 1``, column by column."""
         sl = slice(start, stop)
         n_cp = self.n_cp
         x = self.x_kw[sl]

@@ -47,7 +47,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     LV Test Feeder = ENWL network 1, feeder 1) with EV charging points (CPs) and rooftop PV.
     At every step the agent sets each CP's charging power and each PV system's output; the
     residential loads are fixed by the day's profiles. Two costs conflict: phase unbalance at
-    the CP buses (f1) and PV curtailment (f2) (DESIGN.md §6).
+    the CP buses (f1) and PV curtailment (f2) (architecture.md §6).
 
     ## Action Space
     ``Box(0, 1, (n_cp + n_pv,), float32)``: for each CP, the fraction of its range between the
@@ -74,7 +74,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Rewards
     A float32 vector of 2: ``-[f1 / F1_ref, f2 / F2_ref]`` (negated normalised costs; RL
     maximises). F1_ref is the day's largest no-control f1, F2_ref its largest full-curtailment
-    f2. Raw f1 (%^2) and f2 (kW^2) and every DESIGN.md §7 metric are in ``info``. A step whose
+    f2. Raw f1 (%^2) and f2 (kW^2) and every architecture.md §7 metric are in ``info``. A step whose
     power flow fails earns ``-[10, 10]``. Scalarise with ``mo_gymnasium.wrappers.LinearReward``.
 
     ## Starting State
@@ -99,7 +99,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     ``config``: a :class:`ScenarioConfig`, a YAML path, or ``None`` for the default scenario;
     ``energy_guarantee``: override of ``config.ev.energy_guarantee`` (``False`` is the seed
     formulation); ``day_seed``: fix every episode to one day (else drawn per reset);
-    ``info_metrics``: put every DESIGN.md §7 metric in each step's ``info`` and keep the
+    ``info_metrics``: put every architecture.md §7 metric in each step's ``info`` and keep the
     simulator's day log (default; about 85 us more a step), or only ``f1``, ``f2``,
     ``f_norm`` and the setpoints, reading just the CP buses (for training; the same
     observations and rewards); ``max_episode_steps``: truncate after this many steps

@@ -1,4 +1,4 @@
-"""EV energy bookkeeping per charging point over a day (DESIGN.md §6).
+"""EV energy bookkeeping per charging point over a day (architecture.md §6).
 
 Sessions are aligned to the step grid: an EV arriving at ``arrival_h`` is plugged in from the
 first step that starts at or after it, and one leaving at ``departure_h`` is plugged in up to
@@ -118,7 +118,7 @@ class EVFleetState:
         dt_h: step length, hours.
         n_steps: steps in the horizon.
         energy_guarantee: whether CP power is bounded below so every EV can still be charged
-            fully before it leaves (DESIGN.md §6). Off is the seed formulation: each step's
+            fully before it leaves (architecture.md §6). Off is the seed formulation: each step's
             bound is the EV's own request at that step (what it would draw under no
             control), deferred energy is not owed, and so the steps do not depend on each
             other (the optimiser can spread them over a process pool).

@@ -1,4 +1,6 @@
-"""Grid metrics and the control objectives, as pure batched numpy functions (DESIGN.md §6, §7).
+"""Grid metrics and the control objectives, as pure batched numpy functions.
+
+Definitions: architecture.md §6, §7.
 
 Every function takes arrays whose *last* axis is the one it reduces over (the three phases of
 a bus, the buses of a feeder, the PV systems of a scenario, the timesteps of a day) and any
@@ -248,7 +250,7 @@ def voltage_drop(
 ) -> FloatArray:
     """Voltage drop ``v_ref - min(v_pu)`` over the last axis, in pu.
 
-    With the default ``v_ref_pu = 1`` this is DESIGN.md's ``1 - Vmin``; the simulator passes
+    With the default ``v_ref_pu = 1`` this is architecture.md's ``1 - Vmin``; the simulator passes
     the voltage at the transformer's LV terminals, so that the figure is the drop across the
     feeder itself (a feeder fed at 1.05 pu would otherwise show a negative "drop").
 
@@ -424,7 +426,7 @@ def energy_kwh(p_kw: npt.ArrayLike, dt_h: float) -> FloatArray:
     return np.asarray(p.sum(axis=-1) * dt_h)
 
 
-# --- Objectives (DESIGN.md §6) --------------------------------------------------------------
+# --- Objectives (architecture.md §6) --------------------------------------------------------------
 
 
 def f_unbalance(pui_at_cp_buses: npt.ArrayLike) -> FloatArray:
@@ -472,7 +474,7 @@ def reward_to_objectives(r: npt.ArrayLike) -> FloatArray:
 
 
 def normalise(f: npt.ArrayLike, f_ref: npt.ArrayLike) -> FloatArray:
-    """Objectives divided by their reference values (DESIGN.md §6: ``f_k / F_k_ref``).
+    """Objectives divided by their reference values (architecture.md §6: ``f_k / F_k_ref``).
 
     Args:
         f: objective values, shape ``(..., k)``.

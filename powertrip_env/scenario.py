@@ -1,4 +1,4 @@
-"""A scenario-day: feeder + devices + seeded day profiles (DESIGN.md §2, §5).
+"""A scenario-day: feeder + devices + seeded day profiles (architecture.md §2, §5).
 
 ``build_scenario(config, seed)`` is the one place where a seed becomes profiles. The seed is
 split with :class:`numpy.random.SeedSequence` into independent streams for the loads, the PV

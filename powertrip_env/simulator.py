@@ -1,9 +1,9 @@
-"""The day simulator: steps a scenario-day under any controller (DESIGN.md §2, §6, §7).
+"""The day simulator: steps a scenario-day under any controller (architecture.md §2, §6, §7).
 
 A controller is anything with ``act(state: SimState) -> np.ndarray`` returning the decision
 vector ``x = [P_CP_1..n_cp, P_PV_1..n_pv]`` in kW. The simulator clips ``x`` into the step's
 bounds (CP between its guaranteed minimum and its request, PV between 0 and its availability),
-solves the power flow, books the EV energy and records every DESIGN.md §7 metric.
+solves the power flow, books the EV energy and records every architecture.md §7 metric.
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ class FeederSimulator:
         self._bounds_t = -1
 
     def step_metrics(self, t: int) -> dict[str, Any]:
-        """Every DESIGN.md §7 metric of an already simulated step ``t``."""
+        """Every architecture.md §7 metric of an already simulated step ``t``."""
         return self.log.row(self.layout, t)
 
     # ------------------------------------------------------------------------------- days
@@ -309,7 +309,7 @@ class FeederSimulator:
         )
 
     def objective_refs(self) -> tuple[float, float]:
-        """Per-day normalisation references (DESIGN.md §6), computed once per day.
+        """Per-day normalisation references (architecture.md §6), computed once per day.
 
         F1_ref = the largest no-control f1(t) of the day (one no-control pass: every setpoint
         at its upper bound); F2_ref = the largest sum_p available_p(t)^2 (full curtailment).
@@ -353,7 +353,7 @@ class DayResult:
         return [] if warning is None else [warning]
 
     def summary(self) -> dict[str, float]:
-        """Day totals and extremes of every DESIGN.md §7 metric."""
+        """Day totals and extremes of every architecture.md §7 metric."""
         s = self.steps
         dt = self.dt_h
         pui_cols = [c for c in s.columns if c.startswith("pui_")]

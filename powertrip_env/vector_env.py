@@ -1,4 +1,4 @@
-"""A batched vector env: N copies of the feeder stepped in one call (DESIGN.md §8).
+"""A batched vector env: N copies of the feeder stepped in one call (architecture.md §8).
 
 :class:`BatchedPowerTripEnv` is the vectorised twin of :class:`~powertrip_env.env.PowerTripEnv`:
 same observation layout, action mapping, vector reward and episode end, so that a policy
@@ -70,7 +70,7 @@ class _Day:
     (-1 when none), ``stop_at`` the first step after that EV leaves, ``request_kw`` the
     no-control request of the seed formulation (zeros with the energy guarantee),
     ``fixed_net_kw`` the residential load minus the PV availability per phase. ``refs`` is
-    ``(F1_ref, F2_ref)`` (DESIGN.md §6).
+    ``(F1_ref, F2_ref)`` (architecture.md §6).
     """
 
     seed: int
@@ -154,7 +154,7 @@ class BatchedPowerTripEnv(VectorEnv):
     ## Description
     Each copy simulates its own day of the scenario (its own load, PV and EV profiles and EV
     state); all copies share the feeder and device placement. Every :meth:`step` solves the N
-    power flows together with the exact reduced network model (DESIGN.md §8) instead of N
+    power flows together with the exact reduced network model (architecture.md §8) instead of N
     OpenDSS solves; the two agree to about 1e-12 pu when OpenDSS is tightly converged
     (``tests/test_vector_env.py`` holds them within 1e-6 pu).
 
@@ -373,7 +373,7 @@ class BatchedPowerTripEnv(VectorEnv):
         return days
 
     def _no_control_refs(self, days: Sequence[_Day]) -> np.ndarray:
-        """(len(days), 2) ``(F1_ref, F2_ref)`` of each day (DESIGN.md §6), all days at once.
+        """(len(days), 2) ``(F1_ref, F2_ref)`` of each day (architecture.md §6), all days at once.
 
         As :meth:`FeederSimulator.objective_refs`, through the reduced model: one no-control
         pass (every setpoint at its upper bound), F1_ref the day's largest f1, F2_ref its

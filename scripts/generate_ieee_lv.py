@@ -8,7 +8,7 @@ ISC3 = 3000 A, ISC1 = 2500 A, transformer XHL 1 %) and its loads as ENWL declare
 
 The network comes from the JSON that the ``pandapower`` package ships
 (``pandapower/networks/IEEE_European_LV_On_Peak_566.json``, BSD-3). Lines, line codes, load
-buses and phases are identical to ENWL network 1, feeder 1 (DESIGN.md §3). Known defects fixed
+buses and phases are identical to ENWL network 1, feeder 1 (architecture.md §3). Known defects fixed
 here:
 
 * pandapower's phase-b and phase-c loads carry Q 1000x too small; the shipped loads are declared

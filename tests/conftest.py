@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-# Batched numpy on 2-core machines is steadier single-threaded (DESIGN.md §8).
+# Batched numpy on 2-core machines is steadier single-threaded (architecture.md §8).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest

@@ -20,7 +20,7 @@ def _snapshot_566(engine: OpenDSSEngine):
     pn = pytest.importorskip("pandapower.networks")
     net = pn.ieee_european_lv_asymmetric("on_peak_566")
     loads = net.asymmetric_load
-    for ph in "abc":  # pandapower's phase-b/c Q is 1000x too small (DESIGN.md §3)
+    for ph in "abc":  # pandapower's phase-b/c Q is 1000x too small (architecture.md §3)
         loads[f"q_{ph}_mvar"] = loads[f"p_{ph}_mw"] * TAN_PHI
     by_name = loads.set_index("name")
     p_kw = np.array(

@@ -1,4 +1,4 @@
-"""Metrics and objectives on hand-computed cases (DESIGN.md §6, §7)."""
+"""Metrics and objectives on hand-computed cases (architecture.md §6, §7)."""
 
 from __future__ import annotations
 

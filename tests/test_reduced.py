@@ -1,4 +1,4 @@
-"""The reduced network model against the OpenDSS engine it was built from (DESIGN.md §8)."""
+"""The reduced network model against the OpenDSS engine it was built from (architecture.md §8)."""
 
 from __future__ import annotations
 

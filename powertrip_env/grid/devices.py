@@ -1,6 +1,6 @@
 """Controllable devices placed on a feeder: EV charging points and PV systems.
 
-Placement is data (DESIGN.md §4): a device sits at ``bus.phase`` of the feeder with a power
+Placement is data (architecture.md §4): a device sits at ``bus.phase`` of the feeder with a power
 rating. The engine turns a CP into a single-phase ``Load`` (model 1, constant PQ) and a PV
 system into a single-phase ``Generator`` (model 1, unity power factor), both of which OpenDSS
 can re-dispatch without rebuilding its admittance matrix.
@@ -61,7 +61,7 @@ class DeviceSpec:
 class DevicePlacement:
     """The controllable devices of a scenario: charging points and PV systems.
 
-    Decision vectors are ordered ``[cps..., pvs...]`` everywhere (DESIGN.md §6).
+    Decision vectors are ordered ``[cps..., pvs...]`` everywhere (architecture.md §6).
 
     Attributes:
         cps: the charging points.

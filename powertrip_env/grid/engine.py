@@ -1,11 +1,11 @@
 """One OpenDSS engine per simulator: compile a feeder, dispatch powers, solve, read voltages.
 
 This module and its siblings in ``powertrip_env.grid`` are the only code that imports
-``opendssdirect`` (DESIGN.md §2). Each :class:`OpenDSSEngine` owns a context of its own
+``opendssdirect`` (architecture.md §2). Each :class:`OpenDSSEngine` owns a context of its own
 (``NewContext()``), so two engines in one process never share a circuit.
 
 The hot path (:meth:`OpenDSSEngine.set_powers`, :meth:`OpenDSSEngine.run_pf`,
-:meth:`OpenDSSEngine.node_voltages`) avoids the traps measured in DESIGN.md §8: powers are
+:meth:`OpenDSSEngine.node_voltages`) avoids the traps measured in architecture.md §8: powers are
 written with DSS C-API batch setters flagged ``AvoidFullRecalc`` over precomputed object
 pointers (no Text commands, no name look-ups, no admittance-matrix rebuild), and all node
 voltages come back in one call as a numpy array that precomputed indices slice.
@@ -106,7 +106,7 @@ class OpenDSSEngine:
         max_iterations: OpenDSS's iteration limit per solve (its default is 15).
         tolerance: OpenDSS's convergence tolerance per solve, pu (``Solution.Tolerance``).
             ``None`` keeps OpenDSS's default of 1e-4, which is accurate to about 3e-5 pu
-            (DESIGN.md §8); reference solves (e.g. checking the reduced network model) use
+            (architecture.md §8); reference solves (e.g. checking the reduced network model) use
             about 1e-10 with more iterations.
 
     Raises:

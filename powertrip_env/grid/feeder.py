@@ -23,7 +23,7 @@ from typing import Literal, get_args
 
 from powertrip_env.errors import FeederError
 
-#: Manchester, where the ENWL networks are (DESIGN.md §5).
+#: Manchester, where the ENWL networks are (architecture.md §5).
 ENWL_LATITUDE_DEG = 53.48
 ENWL_LONGITUDE_DEG = -2.24
 
@@ -115,7 +115,7 @@ def _check_embedded(name: str) -> None:
 
 
 def embedded_feeder(name: str = EMBEDDED_FEEDER_NAME) -> Feeder:
-    """ENWL network 1, feeder 1 (docs/architecture.md §3), in one of two variants.
+    """ENWL network 1, feeder 1 (architecture.md §3), in one of two variants.
 
     906 LV buses, 905 lines, 55 single-phase loads (21 on phase a, 19 on b, 15 on c), an
     800 kVA 11/0.416 kV Dyn transformer. ``ieee_lv`` (default): the IEEE European LV Test

@@ -1,4 +1,4 @@
-"""The exact reduced network model: batched power flows in numpy (DESIGN.md §8).
+"""The exact reduced network model: batched power flows in numpy (architecture.md §8).
 
 Within one timestep only the controllable injections (CPs and PV systems) change, so the
 feeder reduces exactly to the nodes that carry an injection. With ``Y`` the network admittance
@@ -394,7 +394,7 @@ class ReducedNetwork:
         current = np.empty_like(v)
         step = np.empty((v.shape[0], 2 * v.shape[1]))
         # Checked on the real and imaginary parts of the update against one scalar limit: a
-        # max over a float view is cheaper than complex magnitudes (DESIGN.md §8 hot loop).
+        # max over a float view is cheaper than complex magnitudes (architecture.md §8 hot loop).
         limit = tol * self._min_abs_v0_inj
         converged = np.zeros(v.shape[0], dtype=bool)
         iterations = 0

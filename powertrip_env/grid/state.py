@@ -1,4 +1,4 @@
-"""The grid state one power flow leaves behind (DESIGN.md §2)."""
+"""The grid state one power flow leaves behind (architecture.md §2)."""
 
 from __future__ import annotations
 

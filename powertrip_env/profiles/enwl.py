@@ -3,7 +3,7 @@
 Electricity North West's "Low Voltage Network Solutions" project (2014) published, beside its
 128 LV feeders, day profiles of household load and low-carbon technologies
 (``Summer_Load_Profiles.csv``, ``Winter_Load_Profiles.csv``, ``Summer_PV_Profiles.csv``,
-``Winter_EV_Profiles.csv``, ...). Format (DESIGN.md §3): 288 rows (5-minute steps from 00:00)
+``Winter_EV_Profiles.csv``, ...). Format (architecture.md §3): 288 rows (5-minute steps from 00:00)
 by 100 columns (one profile each), no header, UTF-8 byte-order mark, values in kW (mean power
 over the 5 minutes). Users download the files themselves; nothing here fetches them.
 

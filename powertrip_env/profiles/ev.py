@@ -7,7 +7,7 @@ Sources for the defaults of :class:`EVSessionModel`:
 * Electric Nation (WPD / EA Technology, 2019): cars stay plugged in at home for more than
   12 hours on average, the battery is more than half full at plug-in, about 3 charges a week,
   home chargers of 3.5 or 7 kW.
-* PowerTrip serves an EV fleet (DESIGN.md §5): besides evening home charging a CP hosts
+* PowerTrip serves an EV fleet (architecture.md §5): besides evening home charging a CP hosts
   daytime fleet sessions, vehicles back between trips and plugged in for 1 to 4 hours
   between 10:00 and 15:00, so that charging overlaps PV.
 
@@ -331,7 +331,7 @@ def load_enwl_ev_profiles(path: str | Path) -> NDArray[np.float64]:
     """Read ENWL's EV file (``Winter_EV_Profiles.csv``) as charging-power requests.
 
     Each column is taken as the power a CP asks for in each 5-minute step (the request
-    ``request_i(t)`` of DESIGN.md §6, with no session or energy guarantee behind it).
+    ``request_i(t)`` of architecture.md §6, with no session or energy guarantee behind it).
     Negative values, if any, are set to zero.
 
     Returns:

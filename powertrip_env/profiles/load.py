@@ -24,7 +24,7 @@ kWh/yr spread over the H0 year; over every date of a year that is 3.3 to 25.5 kW
 (:func:`day_energy_bounds_kwh` gives the bounds of one date). Means (median 3,100, sigma 0.35,
 so a mean annual consumption of about 3,290 kWh): winter weekday (11 Jan 2023) about
 10.6 kWh, summer weekday (12 July 2023) about 7.3 kWh, summer Saturday about 7.9 kWh. ENWL
-reports 10.5 (winter) and 9.0 (summer) kWh/day for its measured households (DESIGN.md §3):
+reports 10.5 (winter) and 9.0 (summer) kWh/day for its measured households (architecture.md §3):
 the winter mean agrees; the German H0 seasonal swing makes UK summer days about 20 % lighter
 than ENWL's. Raise ``annual_kwh_median`` or use the ENWL files where that matters.
 """
@@ -45,7 +45,7 @@ from powertrip_env.profiles.enwl import read_enwl_profile_csv
 from powertrip_env.profiles.noise import lognormal_factor
 from powertrip_env.profiles.timegrid import MINUTES_PER_DAY, DayGrid, check_date
 
-#: Power factor of the households (lagging), as in the ENWL ``Loads.txt`` (DESIGN.md §3).
+#: Power factor of the households (lagging), as in the ENWL ``Loads.txt`` (architecture.md §3).
 DEFAULT_POWER_FACTOR = 0.95
 _H0_STEPS_PER_DAY = 96
 

@@ -22,9 +22,9 @@ from numpy.typing import NDArray
 
 from powertrip_env.errors import ConfigError
 
-#: Resolutions (minutes per step) the profiles support (DESIGN.md §5).
+#: Resolutions (minutes per step) the profiles support (architecture.md §5).
 SUPPORTED_RESOLUTIONS_MIN: tuple[int, ...] = (1, 5, 15)
-#: Default resolution: 5 minutes, 288 steps a day (DESIGN.md §5).
+#: Default resolution: 5 minutes, 288 steps a day (architecture.md §5).
 DEFAULT_RESOLUTION_MIN = 5
 #: Resolution the synthetic profiles are generated at before averaging into steps.
 BASE_RESOLUTION_MIN = 1
