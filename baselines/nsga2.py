@@ -24,9 +24,10 @@ day affordable:
   control. With the flat-rate floor, deferred energy is spread over the rest of the window.
 * **Unbalance cap** (``cap_f1``): each candidate's f1 is constrained (pymoo ``out["G"]``) to
   at most the day's F1_ref, the worst no-control step, so the compromise never trades a step
-  past the worst no-control step for less curtailment. Candidates whose power flow fails or
-  leaves the constant-PQ band are infeasible through ``out["G"]`` too; where no candidate
-  satisfies a constraint, pymoo returns the least violating one.
+  past the worst no-control step for less curtailment. Candidates whose power flow fails are
+  infeasible through ``out["G"]`` too (a load leaving its voltage band is no failure: both
+  evaluators model it as OpenDSS does); where no candidate satisfies a constraint, pymoo
+  returns the least violating one.
 * **Warm start and convergence** (``warm_start``, ``termination``): consecutive steps have
   nearly the same front, so each step's population starts from the previous step's Pareto
   set (moved into the new bounds), and the search stops when the front stalls
@@ -189,7 +190,7 @@ def reduced_f1(
     """(B,) f1 of the (B, n_cp + n_pv) decision vectors ``x`` on the reduced model.
 
     ``index`` is ``pui`` or ``vuf``; the loads are (n_loads,) or (B, n_loads). NaN where the
-    power flow fails or leaves the constant-PQ band.
+    power flow fails.
     """
     n_cp = network.n_cp
     solution = network.solve(load_p_kw, load_q_kvar, x[:, :n_cp], x[:, n_cp:])
@@ -218,7 +219,7 @@ class _StepObjectives:
     def __call__(self, state: SimState, x: np.ndarray, reduced: bool = True) -> np.ndarray:
         """(B, 2) objectives of the (B, n) decision vectors ``x`` at ``state``'s step.
 
-        f1 is NaN where the power flow fails or (reduced model) leaves the constant-PQ band.
+        f1 is NaN where the power flow fails.
         """
         n_cp = self.sim.n_cp
         f2 = metrics.f_curtailment(state.pv_available_kw, x[:, n_cp:])
@@ -250,8 +251,8 @@ class _StepObjectives:
 class _StepProblem(Problem):
     """pymoo problem over the free variables of one step (fixed ones held at their bound).
 
-    Constraints (``G <= 0`` feasible): the power flow converges inside the constant-PQ band
-    (``G[:, 0]``), and, with ``f1_cap``, f1 / f1_cap - 1 (``G[:, 1]``).
+    Constraints (``G <= 0`` feasible): the power flow converges (``G[:, 0]``), and, with
+    ``f1_cap``, f1 / f1_cap - 1 (``G[:, 1]``).
     """
 
     def __init__(
