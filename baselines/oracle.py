@@ -113,40 +113,104 @@ class OraclePlan:
         return self.cost - self.gap
 
 
-class _DayProblem:
-    """The day as one batch: bounds, sessions, cost and gradient of every step at once."""
+@dataclass(frozen=True)
+class EnergyBudget:
+    """What one EV session must receive over a run of steps of a plan.
+
+    Attributes:
+        cp: the session's charging point.
+        start: first step of the plan it is plugged in (inclusive).
+        stop: first step after it leaves or the plan ends (exclusive).
+        min_kwh: energy it must receive over those steps at least.
+        max_kwh: and at most (equal to ``min_kwh`` when it leaves inside the plan).
+    """
+
+    cp: int
+    start: int
+    stop: int
+    min_kwh: float
+    max_kwh: float
+
+
+def reduced_network(sim: FeederSimulator) -> ReducedNetwork:
+    """The reduced model a plan is evaluated on.
+
+    Raises:
+        ConfigError: the unbalance index is ``power`` (the model has no line powers).
+    """
+    if sim.unbalance_index == "power":
+        raise ConfigError(
+            "plans are made on the reduced model, which gives bus voltages, not line "
+            "powers: objective.unbalance_index=power is not supported"
+        )
+    return ReducedNetwork(sim.engine)
+
+
+class PlanProblem:
+    """Steps of a plan as one batch: bounds, energy budgets, cost and gradient at once.
+
+    Args:
+        network: the reduced model; ``index``: ``pui`` or ``vuf``.
+        load_p_kw, load_q_kvar: (T, n_loads) the steps' residential loads (forecasts).
+        available_kw: (T, n_pv) PV availability; ``cp_upper_kw``: (T, n_cp) CP maximum.
+        budgets: the EV sessions' energy over the plan; ``dt_h``: step length.
+        weights, refs: the cost's weights and the day's (F1_ref, F2_ref).
+        fd_kw: forward-difference step of f1's gradient, kW.
+    """
 
     def __init__(
-        self, sim: FeederSimulator, refs: tuple[float, float], config: OracleConfig
+        self,
+        network: ReducedNetwork,
+        index: str,
+        load_p_kw: np.ndarray,
+        load_q_kvar: np.ndarray,
+        available_kw: np.ndarray,
+        cp_upper_kw: np.ndarray,
+        budgets: tuple[EnergyBudget, ...],
+        dt_h: float,
+        weights: tuple[float, float],
+        refs: tuple[float, float],
+        fd_kw: float,
     ) -> None:
-        if sim.unbalance_index == "power":
-            raise ConfigError(
-                "the oracle plans on the reduced model, which gives bus voltages, not line "
-                "powers: objective.unbalance_index=power is not supported"
-            )
-        self.network = ReducedNetwork(sim.engine)
-        self.index = sim.unbalance_index
-        self.config = config
-        p = sim.profiles
-        self.load_p, self.load_q = p.load_p_kw, p.load_q_kvar
-        self.available = p.pv_available_kw
-        self.n_cp, self.dt_h = sim.n_cp, sim.dt_h
-        self.n_steps = sim.n_steps
-        ev = sim.ev
-        self.guarantee = ev.energy_guarantee
-        plugged = (ev.session_at >= 0).T  # (T, n_cp)
-        if self.guarantee:
-            cp_upper = np.where(plugged, sim.cp_p_max_kw, 0.0)
-        else:
-            cp_upper = ev.request_profile_kw.T.copy()
-        self.upper = np.concatenate([cp_upper, self.available], axis=1)
-        self.sessions = ev.sessions if self.guarantee else ()
-        w1, w2 = config.weights
-        self.c1, self.c2 = w1 / refs[0], w2 / refs[1]
+        self.network, self.index = network, index
+        self.load_p, self.load_q = load_p_kw, load_q_kvar
+        self.available = available_kw
+        self.n_cp, self.dt_h = cp_upper_kw.shape[1], dt_h
+        self.upper = np.concatenate([cp_upper_kw, available_kw], axis=1)
+        self.sessions = budgets
+        self.c1, self.c2 = weights[0] / refs[0], weights[1] / refs[1]
+        self.fd_kw = fd_kw
         self.free = self.upper > 1e-9  # (T, n) variables that can move
         self._free_rows, self._free_cols = np.nonzero(self.free)
 
-    # ------------------------------------------------------------------------- cost
+    @classmethod
+    def whole_day(
+        cls, sim: FeederSimulator, refs: tuple[float, float], config: OracleConfig
+    ) -> PlanProblem:
+        """The day of ``sim`` with perfect foresight (see the module docstring)."""
+        p, ev = sim.profiles, sim.ev
+        if ev.energy_guarantee:
+            plugged = (ev.session_at >= 0).T  # (T, n_cp)
+            cp_upper = np.where(plugged, sim.cp_p_max_kw, 0.0)
+            budgets = tuple(
+                EnergyBudget(s.cp, s.start, s.stop, s.energy_kwh, s.energy_kwh) for s in ev.sessions
+            )
+        else:  # the seed formulation: each step's request bounds the CP, nothing is owed
+            cp_upper, budgets = ev.request_profile_kw.T.copy(), ()
+        return cls(
+            reduced_network(sim),
+            sim.unbalance_index,
+            p.load_p_kw,
+            p.load_q_kvar,
+            p.pv_available_kw,
+            cp_upper,
+            budgets,
+            sim.dt_h,
+            config.weights,
+            refs,
+            config.fd_kw,
+        )
+
     def step_costs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T,) each step's weighted normalised cost (inf where the power flow fails), (T,) f1."""
         f1 = reduced_f1(self.network, self.index, self.load_p, self.load_q, x)
@@ -156,7 +220,7 @@ class _DayProblem:
     def gradient(self, x: np.ndarray, base_f1: np.ndarray) -> np.ndarray:
         """(T, n) gradient of J: f1's part by forward differences, batched over all steps."""
         rows, cols = self._free_rows, self._free_cols
-        h = self.config.fd_kw
+        h = self.fd_kw
         probes = x[rows]  # one probe per free (step, variable): only those move
         probes[np.arange(len(rows)), cols] += h
         f1 = reduced_f1(self.network, self.index, self.load_p[rows], self.load_q[rows], probes)
@@ -166,14 +230,16 @@ class _DayProblem:
         return np.where(self.free, grad, 0.0)
 
     # ------------------------------------------------------------------- feasibility
-    def project(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The feasible point nearest ``y`` and each session's shift (its price x step)."""
+    def project(self, y: np.ndarray) -> np.ndarray:
+        """The feasible point nearest ``y``."""
         x = np.clip(y, 0.0, self.upper)
-        shifts = np.zeros(len(self.sessions))
-        for k, s in enumerate(self.sessions):
+        for s in self.sessions:
             window = y[s.start : s.stop, s.cp]
             cap = self.upper[s.start : s.stop, s.cp]
-            target = s.energy_kwh / self.dt_h
+            total = x[s.start : s.stop, s.cp].sum()
+            if s.min_kwh / self.dt_h <= total <= s.max_kwh / self.dt_h:
+                continue  # inside its budget: clipping is the projection
+            target = (s.min_kwh if total < s.min_kwh / self.dt_h else s.max_kwh) / self.dt_h
             lo, hi = float((window - cap).min()) - 1.0, float(window.max()) + 1.0
             for _ in range(60):  # bisection on the shift: sum clip(y - mu) falls with mu
                 mu = 0.5 * (lo + hi)
@@ -183,8 +249,7 @@ class _DayProblem:
                     hi = mu
             mu = 0.5 * (lo + hi)
             x[s.start : s.stop, s.cp] = np.clip(window - mu, 0.0, cap)
-            shifts[k] = mu
-        return x, shifts
+        return x
 
     def linear_minimiser(self, grad: np.ndarray) -> np.ndarray:
         """The feasible point minimising ``sum grad . y`` (Frank-Wolfe's linear oracle)."""
@@ -192,13 +257,17 @@ class _DayProblem:
         for s in self.sessions:
             g = grad[s.start : s.stop, s.cp]
             cap = self.upper[s.start : s.stop, s.cp]
-            left = s.energy_kwh / self.dt_h
+            # The least it must take, on its cheapest steps; then any step that pays.
+            left = s.min_kwh / self.dt_h
+            extra = (s.max_kwh - s.min_kwh) / self.dt_h
             fill = np.zeros_like(g)
-            for t in np.argsort(g, kind="stable"):  # cheapest steps first
-                fill[t] = min(cap[t], left)
+            for t in np.argsort(g, kind="stable"):
+                fill[t] = min(cap[t], max(left, 0.0))
                 left -= fill[t]
-                if left <= 0.0:
-                    break
+                if g[t] < 0.0 and extra > 0.0:
+                    more = min(cap[t] - fill[t], extra)
+                    fill[t] += more
+                    extra -= more
             y[s.start : s.stop, s.cp] = fill
         return y
 
@@ -217,9 +286,9 @@ class _DayProblem:
         """A feasible start: each session at its flat rate, PV uncurtailed."""
         x = self.upper.copy()
         for s in self.sessions:
-            rate = s.energy_kwh / ((s.stop - s.start) * self.dt_h)
+            rate = s.max_kwh / ((s.stop - s.start) * self.dt_h)
             x[s.start : s.stop, s.cp] = np.minimum(rate, self.upper[s.start : s.stop, s.cp])
-        return self.project(x)[0]
+        return self.project(x)
 
 
 def solve_day(
@@ -236,12 +305,22 @@ def solve_day(
         ConfigError: the unbalance index is ``power`` (the reduced model has no line powers).
     """
     config = config or OracleConfig()
+    return solve_plan(PlanProblem.whole_day(sim, refs, config), config)
+
+
+def solve_plan(
+    problem: PlanProblem, config: OracleConfig, start: np.ndarray | None = None
+) -> OraclePlan:
+    """Minimise ``problem``'s cost from ``start`` (projected; flat-rate charging if None).
+
+    Raises:
+        ConfigError: the start's power flow fails.
+    """
     started = time.perf_counter()
-    problem = _DayProblem(sim, refs, config)
-    x = problem.start()
+    x = problem.start() if start is None else problem.project(start)
     costs, f1 = problem.step_costs(x)
     if not np.isfinite(costs).all():
-        raise ConfigError("the oracle's start (flat-rate charging, no curtailment) fails")
+        raise ConfigError("the plan's start (flat-rate charging, no curtailment) fails")
     cost = float(costs.sum())
     history = [cost]
     grad = problem.gradient(x, f1)
@@ -258,7 +337,7 @@ def solve_day(
             history[-config.stall_iter - 1] - cost <= config.stall_tol * abs(cost)
         ):
             break
-        direction = problem.project(x - step * grad)[0] - x
+        direction = problem.project(x - step * grad) - x
         slope = float((grad * direction).sum())
         if slope >= 0.0:
             break

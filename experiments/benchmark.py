@@ -160,6 +160,16 @@ def _controller(
         from baselines.oracle import OracleConfig, OracleController
 
         return OracleController(sim, OracleConfig(weights=config.weights), refs), lambda: None
+    if unit.controller.startswith("lookahead_"):
+        from baselines.lookahead import LookAheadConfig, LookAheadController
+
+        forecast = unit.controller.removeprefix("lookahead_")
+        settings = LookAheadConfig(
+            horizon_h=float(config.lookahead_horizon_h),
+            forecast=forecast,  # type: ignore[arg-type]  # validated by the config
+            weights=config.weights,
+        )
+        return LookAheadController(sim, settings, refs), lambda: None
     if unit.controller in config.rule_based:
         from baselines import rule_based
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines import RULE_BASED
+from baselines.lookahead import FORECASTS
 from baselines.nsga2 import NSGA2Config
 from powertrip_env.config import (
     DAY_TYPES,
@@ -40,7 +41,13 @@ from powertrip_env.errors import ConfigError
 #: Controller names become file names: letters, digits, ``_``, ``.`` and ``-`` only.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Names the built-in controllers use; an agent may not take one.
-BUILTIN_CONTROLLERS = ("no_control", *RULE_BASED, "nsga2", "oracle")
+BUILTIN_CONTROLLERS = (
+    "no_control",
+    *RULE_BASED,
+    "nsga2",
+    *(f"lookahead_{f}" for f in FORECASTS),
+    "oracle",
+)
 
 
 def _int(name: str, value: object, minimum: int) -> int:
@@ -167,6 +174,9 @@ class BenchmarkConfig:
         no_control: run the no-control baseline.
         rule_based: the rule-based baselines to run (names from ``baselines.RULE_BASED``).
         nsga2: NSGA-II settings (None: no NSGA-II units, hence no fronts and no indicators).
+        lookahead: receding-horizon controllers to run at ``weights``, by forecast
+            (``persistence``, ``perfect``); each is the controller ``lookahead_<forecast>``.
+        lookahead_horizon_h: their horizon, hours.
         oracle: run the day's optimum (perfect foresight) at ``weights``; the report's
             optimality gaps need it and no control.
         agents: trained agents.
@@ -182,6 +192,8 @@ class BenchmarkConfig:
     no_control: bool = True
     rule_based: tuple[str, ...] = RULE_BASED
     nsga2: NSGA2Settings | None = field(default_factory=NSGA2Settings)
+    lookahead: tuple[str, ...] = FORECASTS
+    lookahead_horizon_h: float = 4.0
     oracle: bool = True
     agents: tuple[AgentSpec, ...] = ()
     out: str = "runs"
@@ -217,6 +229,15 @@ class BenchmarkConfig:
                 f"rule_based={self.rule_based!r} must list distinct names from {RULE_BASED}"
             )
         object.__setattr__(self, "rule_based", rules)
+        ahead = tuple(self.lookahead) if isinstance(self.lookahead, (list, tuple)) else None
+        if ahead is None or any(f not in FORECASTS for f in ahead) or len(set(ahead)) < len(ahead):
+            raise ConfigError(
+                f"lookahead={self.lookahead!r} must list distinct forecasts from {FORECASTS}"
+            )
+        object.__setattr__(self, "lookahead", ahead)
+        horizon = self.lookahead_horizon_h
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, float)) or horizon <= 0:
+            raise ConfigError(f"lookahead_horizon_h={horizon!r} must be a number of hours > 0")
         agents = tuple(self.agents)
         names = [a.name for a in agents]
         if len(set(names)) != len(names):
@@ -227,11 +248,12 @@ class BenchmarkConfig:
 
     @property
     def controllers(self) -> tuple[str, ...]:
-        """Controller names in report order: no control, rule-based, NSGA-II, oracle, agents."""
+        """Names in report order: no control, rule-based, NSGA-II, look-ahead, oracle, agents."""
         first = ["no_control"] if self.no_control else []
         nsga2 = ["nsga2"] if self.nsga2 is not None else []
         oracle = ["oracle"] if self.oracle else []
-        return (*first, *self.rule_based, *nsga2, *oracle, *(a.name for a in self.agents))
+        ahead = [f"lookahead_{f}" for f in self.lookahead]
+        return (*first, *self.rule_based, *nsga2, *ahead, *oracle, *(a.name for a in self.agents))
 
     def agent(self, name: str) -> AgentSpec:
         """The agent called ``name``."""
@@ -288,7 +310,7 @@ def benchmark_config_from_dict(data: Any, resolve_paths: bool = True) -> Benchma
         specs = [replace(s, run_dir=str(_absolute(s.run_dir))) for s in specs]
         data["scenario"] = _absolute(data.get("scenario"))
     data["agents"] = tuple(specs)
-    for key in ("seeds", "weights", "rule_based"):
+    for key in ("seeds", "weights", "rule_based", "lookahead"):
         if isinstance(data.get(key), list):
             data[key] = tuple(data[key])
     return dataclass_from_mapping(BenchmarkConfig, data, "the benchmark config")

@@ -49,6 +49,7 @@ def write_config(folder: Path, **changes: Any) -> Path:
         "steps": STEPS,
         "rule_based": [],
         "nsga2": {"pop_size": 8, "n_gen": 3},
+        "lookahead": [],
         "oracle": False,
         "out": str(folder / "runs"),
     }
@@ -124,9 +125,11 @@ def test_shipped_config_is_the_four_days_by_three_seeds() -> None:
         "pv_following",
         "volt_watt",
         "nsga2",
+        "lookahead_persistence",
+        "lookahead_perfect",
         "oracle",
     )
-    assert len(bench.plan_units(config)) == 72
+    assert len(bench.plan_units(config)) == 96
 
 
 @pytest.mark.parametrize(
@@ -146,7 +149,18 @@ def test_shipped_config_is_the_four_days_by_three_seeds() -> None:
         ({"agents": [{"name": "a", "run_dir": "x"}, {"name": "a", "run_dir": "y"}]}, "unique"),
         ({"agents": [{"name": "a", "run_dir": "x", "colour": "red"}]}, "colour"),
         ({"controllers": ["nsga2"]}, "controllers"),
-        ({"no_control": False, "nsga2": None, "rule_based": [], "oracle": False}, "no controllers"),
+        (
+            {
+                "no_control": False,
+                "nsga2": None,
+                "rule_based": [],
+                "lookahead": [],
+                "oracle": False,
+            },
+            "no controllers",
+        ),
+        ({"lookahead": ["psychic"]}, "lookahead"),
+        ({"lookahead_horizon_h": 0}, "lookahead_horizon_h"),
         ({"rule_based": ["round_robin"]}, "rule_based"),
         ({"oracle": "yes"}, "oracle"),
     ],
@@ -169,7 +183,17 @@ def test_units_are_day_by_seed_by_controller() -> None:
         {"days": [{"season": "winter"}], "seeds": [3, 4], "agents": [{"name": "a", "run_dir": "x"}]}
     )
     ids = [u.id for u in bench.plan_units(config)]
-    controllers = ("no_control", "flat_rate", "pv_following", "volt_watt", "nsga2", "oracle", "a")
+    controllers = (
+        "no_control",
+        "flat_rate",
+        "pv_following",
+        "volt_watt",
+        "nsga2",
+        "lookahead_persistence",
+        "lookahead_perfect",
+        "oracle",
+        "a",
+    )
     assert ids == [f"winter-weekday__seed{s}__{c}" for s in (3, 4) for c in controllers]
 
 
@@ -182,6 +206,7 @@ def test_every_controller_has_its_optimality_gap_against_the_oracle(tmp_path: Pa
         steps=None,
         rule_based=["flat_rate", "pv_following", "volt_watt"],
         nsga2=None,
+        lookahead=["persistence"],
         oracle=True,
     )
     assert main(["benchmark", "--config", str(config), "--workers", "1", "--no-progress"]) == 0

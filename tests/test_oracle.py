@@ -1,4 +1,5 @@
-"""The day's optimum: feasible, replayed in OpenDSS as planned, and below every controller."""
+"""The day's optimum (feasible, replayed in OpenDSS as planned, below every controller) and
+the look-ahead controller built on it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from baselines.heuristics import FlatRateCharging, PVFollowingCharging, VoltWattPV
+from baselines.lookahead import LookAheadConfig, LookAheadController
 from baselines.no_control import NoControl
 from baselines.nsga2 import NSGA2Config, NSGA2Controller
 from baselines.oracle import OracleConfig, OracleController
@@ -74,3 +76,25 @@ def test_oracle_is_at_or_below_every_controller(day) -> None:
         result = sim.run(controller)
         np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6)
         assert oracle_cost <= day_cost(result.steps, refs) + oracle.plan.gap, controller
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"horizon_h": 0.0}, {"forecast": "crystal_ball"}, {"max_iter": 0}]
+)
+def test_bad_lookahead_settings_raise_config_error(kwargs) -> None:
+    with pytest.raises(ConfigError, match=r"lookahead|oracle"):
+        LookAheadConfig(**kwargs)
+
+
+@pytest.mark.slow
+def test_lookahead_with_persistence_forecasts_closes_most_of_the_gap(day) -> None:
+    """Realistic forecasts: between the oracle and no control, every EV served."""
+    sim, refs, oracle = day
+    oracle_cost = day_cost(sim.run(oracle).steps, refs)
+    no_control = day_cost(sim.run(NoControl()).steps, refs)
+    controller = LookAheadController(sim, LookAheadConfig(forecast="persistence"), refs)
+    result = sim.run(controller)
+    np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6)
+    cost = day_cost(result.steps, refs)
+    assert oracle_cost - oracle.plan.gap <= cost
+    assert (no_control - cost) / (no_control - oracle_cost) >= 0.7
