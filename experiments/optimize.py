@@ -23,6 +23,7 @@ from experiments import runs
 from experiments.simulate import check_steps, run_day, summary_table, write_day_figures
 from powertrip_env.config import load_scenario_config, scenario_config_from_dict
 from powertrip_env.errors import ConfigError
+from powertrip_env.ev import CPFloor
 from powertrip_env.scenario import build_scenario
 from powertrip_env.simulator import FeederSimulator, SimState
 
@@ -47,6 +48,11 @@ class OptimizeArgs:
     """Compromise: ``pseudo_weights``, ``knee`` or ``weighted_sum``."""
     weights: tuple[float, float] = (0.5, 0.5)
     """(unbalance, curtailment) weights of the compromise; sum to 1."""
+    cp_floor: CPFloor = "flat_rate"
+    """Lowest CP power searched: ``flat_rate`` (owed energy spread over the time left) or
+    ``latest`` (only what the EV energy guarantee forces: the original formulation)."""
+    cap_f1: bool = True
+    """Constrain each step's f1 to at most the day's worst no-control step (F1_ref)."""
     steps: int | None = None
     """Optimise only the first N steps."""
     out: str = "runs"
@@ -71,6 +77,8 @@ class OptimizeArgs:
             evaluator=self.evaluator,
             selection=self.selection,
             weights=self.weights,
+            cp_floor=self.cp_floor,
+            cap_f1=self.cap_f1,
         )
 
 
@@ -308,7 +316,8 @@ def _report(
         f"# NSGA-II vs no control: {feeder}, seed {args.seed}",
         "",
         f"NSGA-II: population {args.pop_size}, {args.n_gen} generations, evaluator "
-        f"{args.evaluator}, selection {args.selection}, weights {args.weights}.",
+        f"{args.evaluator}, selection {args.selection}, weights {args.weights}, CP floor "
+        f"{args.cp_floor}, f1 {'capped at F1_ref' if args.cap_f1 else 'uncapped'}.",
         "",
         "| metric | " + " | ".join(labels) + " |",
         "|---|" + "---|" * len(labels),
