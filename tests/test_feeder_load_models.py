@@ -115,7 +115,7 @@ def test_batched_env_runs_a_day_whose_loads_leave_their_band(
     try:
         venv.reset(seed=0)
         for _ in range(venv.n_steps):
-            full = np.ones((2, venv.single_action_space.shape[0]), dtype=np.float32)
+            full = np.ones((2, venv.n_cp + venv.n_pv), dtype=np.float32)
             _, rewards, failed, ended, _ = venv.step(full)  # no curtailment: PV at its most
             assert not failed.any() and np.isfinite(rewards).all()
         assert ended.all()
