@@ -83,6 +83,8 @@ def _optimize(ns: argparse.Namespace) -> None:
             evaluator=ns.evaluator,
             selection=ns.selection,
             weights=ns.weights,
+            cp_floor=ns.cp_floor,
+            cap_f1=not ns.no_cap,
             steps=ns.steps,
             out=ns.out,
             resume=ns.resume,
@@ -267,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--selection", default="pseudo_weights", help="pseudo_weights, knee or weighted_sum"
     )
     p.add_argument("--weights", type=_weights, default=(0.5, 0.5), help="e.g. 0.5,0.5")
+    p.add_argument(
+        "--cp-floor",
+        default="flat_rate",
+        choices=["flat_rate", "latest"],
+        help="lowest CP power searched: flat_rate (default) or latest (the original)",
+    )
+    p.add_argument(
+        "--no-cap", action="store_true", help="let a step's f1 exceed the day's worst no control"
+    )
     p.add_argument("--steps", type=_count, default=None, help="only the first N steps")
     p.add_argument("--out", default="runs", help="folder for run folders")
     p.add_argument("--resume", default=None, help="resume this run folder")

@@ -234,3 +234,14 @@ def test_workers_need_the_seed_formulation(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="seed formulation"):
         optimize(OptimizeArgs(workers=2, steps=2, out=str(tmp_path), progress=False))
+
+
+def test_optimize_keeps_the_original_formulation_selectable() -> None:
+    from experiments.cli import build_parser
+    from experiments.optimize import OptimizeArgs
+
+    ns = build_parser().parse_args(["optimize", "--cp-floor", "latest", "--no-cap"])
+    assert (ns.cp_floor, ns.no_cap) == ("latest", True)
+    config = OptimizeArgs(cp_floor="latest", cap_f1=False).nsga2()
+    assert (config.cp_floor, config.cap_f1) == ("latest", False)
+    assert (OptimizeArgs().nsga2().cp_floor, OptimizeArgs().nsga2().cap_f1) == ("flat_rate", True)
