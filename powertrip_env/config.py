@@ -110,6 +110,11 @@ class FeederConfig:
         _one_of("feeder.load_model", self.load_model, LOAD_MODELS)
         if self.kind in ("master", "enwl") and not self.path:
             raise ConfigError(f"feeder.path is required when feeder.kind={self.kind!r}")
+        if self.kind != "embedded" and self.name != EMBEDDED_FEEDER_NAME:
+            raise ConfigError(
+                f"feeder.name={self.name!r} chooses an embedded feeder; it needs feeder.kind: "
+                f"embedded (got {self.kind!r})"
+            )
         if self.kind == "enwl" and (self.network, self.feeder) != (None, None):
             for name in ("network", "feeder"):
                 value = getattr(self, name)

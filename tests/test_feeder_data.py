@@ -78,3 +78,5 @@ def test_the_scenario_chooses_the_variant_by_name() -> None:
         FeederConfig(kind="embedded", name="ieee")
     with pytest.raises(FeederError, match="embedded feeder 'x' does not exist"):
         embedded_feeder("x")
+    with pytest.raises(ConfigError, match=r"feeder\.name='enwl_n1f1' chooses an embedded"):
+        FeederConfig(kind="master", path="Master.dss", name="enwl_n1f1")
