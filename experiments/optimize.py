@@ -21,10 +21,10 @@ from baselines.no_control import NoControl
 from baselines.nsga2 import FrontPool, NSGA2Config, NSGA2Controller, StepFront
 from experiments import runs
 from experiments.simulate import check_steps, run_day, summary_table, write_day_figures
-from powertrip_env.config import load_scenario_config, scenario_config_from_dict
+from powertrip_env.config import ScenarioConfig, load_scenario_config, scenario_config_from_dict
 from powertrip_env.errors import ConfigError
 from powertrip_env.ev import CPFloor
-from powertrip_env.scenario import build_scenario
+from powertrip_env.scenario import Scenario, build_scenario
 from powertrip_env.simulator import FeederSimulator, SimState
 
 CHECKPOINT = "checkpoint.json"
@@ -233,6 +233,16 @@ def optimize(args: OptimizeArgs) -> Path:
             run_dir / "config.json",
             runs.run_metadata(config.to_dict(), args.seed, command="optimize", args=saved_args),
         )
+    try:
+        return _optimize_day(args, config, scenario, nsga, run_dir)
+    except KeyboardInterrupt:
+        # Every finished step is in the checkpoint already (written after each step).
+        raise runs.RunInterrupted(run_dir, f"powertrip optimize --resume {run_dir}") from None
+
+
+def _optimize_day(
+    args: OptimizeArgs, config: ScenarioConfig, scenario: Scenario, nsga: NSGA2Config, run_dir: Path
+) -> Path:
     console = Console()
     names = [d.name for d in (*config.devices.cps, *config.devices.pvs)]
     with FeederSimulator(scenario) as sim:
@@ -246,11 +256,10 @@ def optimize(args: OptimizeArgs) -> Path:
             wrapped = _Checkpointed(controller, run_dir, names, pool)
             smart = run_day(sim, wrapped, "NSGA-II", args.steps, args.progress)
         except KeyboardInterrupt:
-            if pool is not None:
+            if pool is not None:  # stop the workers now rather than wait for their steps
                 pool.terminate()
                 pool = None
-            # Every finished step is in the checkpoint already (written after each step).
-            raise runs.RunInterrupted(run_dir, f"powertrip optimize --resume {run_dir}") from None
+            raise
         finally:
             if pool is not None:
                 pool.close()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -60,22 +58,26 @@ def test_results_and_figures_get_the_mode_of_a_plain_open(tmp_path: Path) -> Non
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def _simulate_two_steps(out: str) -> str:
+    from experiments.simulate import SimulateArgs, simulate
+
+    return str(simulate(SimulateArgs(steps=2, out=out, progress=False)))
+
+
 @pytest.mark.slow
 def test_four_simulate_runs_started_together_each_keep_their_folder(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "experiments.cli", "simulate", "--steps", "2"]
-    command += ["--no-progress", "--out", str(tmp_path)]
-    procs = [
-        subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0, 0]
-    folders = sorted(tmp_path.iterdir())
-    assert len(folders) == 4
-    for folder in folders:
+    import multiprocessing
+
+    import powertrip_env.scenario  # noqa: F401 - imported once, before the fork
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(4, mp_context=context) as pool:
+        folders = list(pool.map(_simulate_two_steps, [str(tmp_path)] * 4))
+    assert len(set(folders)) == 4
+    assert sorted(folders) == sorted(str(p) for p in tmp_path.iterdir())
+    for folder in map(Path, folders):
         assert (folder / "summary.json").is_file() and (folder / "results.parquet").is_file()
-    for out in outputs:
-        assert "run folder:" in out
+        assert len(list((folder / "figures").glob("*.png"))) >= 4
 
 
 # ------------------------------------------------------------------- strict scenario files
