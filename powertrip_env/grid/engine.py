@@ -196,6 +196,10 @@ class OpenDSSEngine:
         except FeederError:
             return None, np.zeros(0, dtype=np.intp)
         position = {n.lower(): k for k, n in enumerate(dss.Circuit.AllNodeNames())}
+        # Squared voltages (V^2) inside which each connection draws its setpoint.
+        conn = connections
+        self._band_low2 = (np.maximum(conn.v_low, conn.v_min) * conn.v_base) ** 2
+        self._band_high2 = (conn.v_max * conn.v_base) ** 2
         return connections, np.array([position[n] for n in connections.nodes], dtype=np.intp)
 
     def _check_devices(self) -> None:
@@ -605,8 +609,13 @@ class OpenDSSEngine:
         conn = self._connections
         if conn is None:
             return float(-self.dss.Circuit.TotalPower()[0]) - self.losses_kw()
+        v = volts[self._connection_nodes]
+        v_abs2 = v.real**2 + v.imag**2
+        if np.all((v_abs2 > self._band_low2) & (v_abs2 <= self._band_high2)):
+            # Every device inside its band draws its setpoint (the usual case, kept cheap).
+            return float(np.add.reduce(self._load_p) - np.add.reduce(self._pv_p))
         setpoints = np.concatenate([self._load_p, -self._pv_p])
-        scale = conn.power_scale(np.abs(volts[self._connection_nodes]))
+        scale = conn.power_scale(np.sqrt(v_abs2))
         return float(np.dot(setpoints[conn.device] * conn.share, scale))
 
     def state(self, converged: bool = True, error: str | None = None) -> GridState:
