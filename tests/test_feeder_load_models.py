@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from baselines.nsga2 import NSGA2Config, NSGA2Controller
 from powertrip_env.config import (
     FeederConfig,
     ScenarioConfig,
@@ -21,6 +22,9 @@ from powertrip_env.config import (
 )
 from powertrip_env.env import PowerTripEnv
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.feeder import embedded_feeder_dir
+from powertrip_env.scenario import build_scenario
+from powertrip_env.simulator import FeederSimulator
 from powertrip_env.vector_env import BatchedPowerTripEnv
 
 SAMPLE = Path(__file__).parent / "data" / "enwl_sample"
@@ -122,3 +126,36 @@ def test_batched_env_runs_a_day_whose_loads_leave_their_band(
         assert np.concatenate(left_band).any()
     finally:
         venv.close()
+
+
+def test_both_evaluators_score_candidates_alike_when_loads_leave_their_band() -> None:
+    """``kind: master`` on ENWL's loads as written: the optimiser's reduced evaluator gives
+    the OpenDSS evaluator's f1 and f2 (OpenDSS solved tightly) for candidates whose houses
+    leave their band; none is penalised for it."""
+    master = embedded_feeder_dir("enwl_n1f1") / "Master.dss"
+    cfg = replace(
+        load_scenario_config(),
+        feeder=FeederConfig(kind="master", path=str(master), load_model="opendss"),
+    )
+    scenario = build_scenario(cfg, 0)
+    engine = OpenDSSEngine(scenario.feeder, scenario.devices, 100, 1e-12)
+    with FeederSimulator(scenario, engine) as sim:
+        sim.reset()
+        while sim.t < 150:  # 12:30, PV high
+            sim.step(sim.bounds()[1], with_metrics=False)
+        state = sim.observe()
+        rng = np.random.default_rng(0)
+        x = state.lower_kw + rng.random((40, state.lower_kw.size)) * (
+            state.upper_kw - state.lower_kw
+        )
+        config = NSGA2Config(pop_size=4, n_gen=1)
+        reduced = NSGA2Controller(sim, config, refs=(1.0, 1.0)).objectives
+        opendss = NSGA2Controller(sim, replace(config, evaluator="opendss"), refs=(1.0, 1.0))
+        f_reduced, f_opendss = reduced(state, x), opendss.objectives(state, x)
+        network = reduced._reduced
+        assert network is not None
+        n_cp = sim.n_cp
+        solution = network.solve(state.load_p_kw, state.load_q_kvar, x[:, :n_cp], x[:, n_cp:])
+    assert solution.out_of_band.sum() >= 10  # the band is left, and solved
+    assert np.isfinite(f_reduced).all()
+    np.testing.assert_allclose(f_reduced, f_opendss, rtol=1e-6, atol=1e-9)
