@@ -470,12 +470,13 @@ class BenchmarkRun:
 def _resolve(args: BenchmarkArgs) -> tuple[BenchmarkConfig, ScenarioConfig, Path]:
     if args.resume:
         run_dir = Path(args.resume)
-        meta_path = run_dir / "config.json"
-        if not meta_path.is_file():
-            raise ConfigError(f"--resume {run_dir}: no config.json there; is it a run folder?")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("command") != "benchmark":
-            raise ConfigError(f"--resume {run_dir}: not a benchmark run folder")
+        meta = runs.read_json(run_dir / "config.json", f"--resume {run_dir}")
+        command = meta.get("command") if isinstance(meta, dict) else None
+        if command != "benchmark":
+            raise ConfigError(
+                f"--resume {run_dir}: not a benchmark run folder (made by "
+                f"{command or 'something else'!r}); resume it with its own command"
+            )
         config = benchmark_config_from_dict(meta["benchmark"], resolve_paths=False)
         runs.remove_stale_temporaries(run_dir)
         return config, scenario_config_from_dict(meta["config"]), run_dir
@@ -585,8 +586,11 @@ def run_benchmark(
     from experiments.benchmark_tables import write_tables
     from experiments.report import write_report
 
-    failed = write_tables(run_dir, config, units)
-    write_report(run_dir)
+    try:
+        failed = write_tables(run_dir, config, units)
+        write_report(run_dir)
+    except KeyboardInterrupt:  # every unit is kept; a resume writes the tables again
+        raise runs.RunInterrupted(run_dir, f"powertrip benchmark --resume {run_dir}") from None
     seconds = time.perf_counter() - start
     console.print(f"benchmark done in {seconds:.1f} s; report: {run_dir / 'report.html'}")
     return BenchmarkRun(run_dir=run_dir, failed=failed, seconds=seconds)

@@ -20,10 +20,12 @@ Usage::
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import pickle
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import torch
@@ -56,6 +58,8 @@ from agents.snapshot import RestoreTrainingState, load_state
 from experiments import runs
 from powertrip_env.config import load_scenario_config
 from powertrip_env.errors import ConfigError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,30 @@ def _trim_csv(path: Path, column: str, max_step: int) -> list[dict[str, Any]]:
     return list(frame.to_dict("records"))  # type: ignore[arg-type]
 
 
+#: What reading a truncated or corrupted checkpoint file raises.
+DAMAGED = (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)
+
+
+def _read(path: Path, load: Callable[[Path], T]) -> T:
+    """``load(path)``, or a :class:`ConfigError` naming a checkpoint file that is damaged."""
+    try:
+        return load(path)
+    except DAMAGED as exc:
+        raise ConfigError(
+            f"checkpoint file {str(path)!r} is damaged ({type(exc).__name__}: {exc}); delete "
+            "this checkpoint's files to resume from the one before"
+        ) from exc
+
+
+def _load_checkpoint(config: TrainConfig, checkpoint: Checkpoint, venv: Any) -> Any:
+    """The checkpoint's model on ``venv``, with its replay buffer (off-policy)."""
+    algo = ALGO_CLASSES[config.algo]
+    model = _read(checkpoint.model, lambda p: algo.load(str(p), env=venv, device="cpu"))
+    if checkpoint.replay_buffer is not None and hasattr(model, "load_replay_buffer"):
+        _read(checkpoint.replay_buffer, lambda p: model.load_replay_buffer(str(p)))
+    return model
+
+
 def _learn(config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) -> None:
     torch.set_num_threads(config.torch_threads)
     resuming = checkpoint is not None
@@ -250,11 +278,9 @@ def _learn(config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) ->
     try:
         restorer: list[BaseCallback] = []
         if checkpoint is not None:
-            model = ALGO_CLASSES[config.algo].load(str(checkpoint.model), env=venv, device="cpu")
-            if checkpoint.replay_buffer is not None and hasattr(model, "load_replay_buffer"):
-                model.load_replay_buffer(str(checkpoint.replay_buffer))
+            model = _load_checkpoint(config, checkpoint, venv)
             if checkpoint.state is not None:  # continue exactly where the checkpoint was taken
-                restorer.append(RestoreTrainingState(load_state(checkpoint.state)))
+                restorer.append(RestoreTrainingState(_read(checkpoint.state, load_state)))
             else:  # a checkpoint written mid-rollout (an interrupt): reproducible, not exact
                 model.set_random_seed(config.seed + checkpoint.steps)
         else:

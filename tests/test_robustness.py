@@ -204,3 +204,42 @@ def test_batched_env_refuses_a_huge_day_seed_before_touching_its_copies() -> Non
         assert (env._day_of_copy == days).all()
     finally:
         env.close()
+
+
+# ------------------------------------------------------------------- damaged run folders
+@pytest.mark.slow
+def test_a_truncated_training_checkpoint_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import replace
+
+    from agents.config import TrainConfig, load_hyperparams
+    from agents.models import latest_checkpoint
+    from experiments.cli import main
+    from experiments.train import train
+
+    params = replace(load_hyperparams("ppo"), n_steps=32, batch_size=32, net_arch=(8,))  # type: ignore[arg-type]
+    config = TrainConfig(
+        algo="ppo", total_timesteps=32, checkpoint_every=32, eval_every=0, train_days=1,
+        max_episode_steps=16, params=params, out=str(tmp_path), progress_bar=False,
+    )  # fmt: skip
+    run = train(config)
+    checkpoint = latest_checkpoint(run / "checkpoints")
+    assert checkpoint is not None and checkpoint.state is not None
+    checkpoint.model.write_bytes(checkpoint.model.read_bytes()[:100])  # a disk that filled up
+    assert main(["train", "--resume", str(run), "--timesteps", "64", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(checkpoint.model) in err[0] and "is damaged" in err[0]
+
+
+def test_a_damaged_benchmark_folder_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from experiments.cli import main
+
+    (tmp_path / "config.json").write_text('{"command": "bench')
+    assert main(["benchmark", "--resume", str(tmp_path), "--no-progress"]) == 2
+    assert "is damaged (not JSON" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text('{"command": "optimize"}')
+    assert main(["benchmark", "--resume", str(tmp_path), "--no-progress"]) == 2
+    assert "not a benchmark run folder (made by 'optimize')" in capsys.readouterr().err
