@@ -26,6 +26,7 @@ from powertrip_env.grid.feeder import (
     embedded_feeder,
     feeder_from_master,
 )
+from powertrip_env.metrics import UNBALANCE_INDICES, UnbalanceIndex
 from powertrip_env.profiles.enwl import check_file_season
 
 FEEDER_KINDS = ("embedded", "master", "enwl")
@@ -35,7 +36,6 @@ RESOLUTIONS_MIN = (1, 5, 15)
 LOAD_SOURCES = ("demandlib", "enwl")
 PV_SOURCES = ("pvlib", "enwl")
 EV_SESSION_KINDS = ("mixed", "home", "fleet", "enwl")
-UNBALANCE_INDICES = ("pui", "vuf", "power")
 
 
 #: Largest day seed: day seeds travel as int64 (numpy arrays, parquet columns).
@@ -153,9 +153,10 @@ class ProfileConfig:
             ``Winter_...``, 100 household columns); each house gets a seeded random column. A
             file named for the other season than ``season`` is refused.
         enwl_load_folder: ENWL's per-house profile folder (``Load_profiles/``, files
-            ``Load<k>_5min.csv``); each house of an ENWL feeder (``feeder.kind: enwl``) gets
-            the file its ``LoadShapes.txt`` assigns it (by name; the Windows path written there
-            is never followed). Give this or ``enwl_load_file``, not both.
+            ``Load<k>_5min.csv``); each house of an ENWL feeder (``feeder.kind: enwl``, or
+            ``master`` with its ``Master.txt``) gets the file its ``LoadShapes.txt`` assigns
+            it (by name; the Windows path written there is never followed). Give this or
+            ``enwl_load_file``, not both.
         enwl_pv_file: ENWL PV file (``Summer_PV_Profiles.csv``, with ``pv_source: enwl``);
             refused when named for the other season.
         load_power_factor: power factor of the residential loads (lagging).
@@ -247,7 +248,7 @@ class EVConfig:
 class ObjectiveConfig:
     """Which unbalance index drives f1 (architecture.md §6): ``pui``, ``vuf`` or ``power``."""
 
-    unbalance_index: str = "pui"
+    unbalance_index: UnbalanceIndex = "pui"
 
     def __post_init__(self) -> None:
         _one_of("objective.unbalance_index", self.unbalance_index, UNBALANCE_INDICES)
@@ -308,11 +309,12 @@ class ScenarioConfig:
             raise ConfigError("devices.cps is empty; a scenario needs at least one CP")
         if self.ev.enwl_ev_file:
             check_file_season(self.ev.enwl_ev_file, self.profiles.season, "ev.enwl_ev_file")
-        if self.profiles.enwl_load_folder and self.feeder.kind != "enwl":
+        if self.profiles.enwl_load_folder and self.feeder.kind == "embedded":
             raise ConfigError(
                 f"profiles.enwl_load_folder={self.profiles.enwl_load_folder!r} assigns each house "
                 "its file through an ENWL feeder's LoadShapes.txt, so it needs feeder.kind: enwl "
-                f"(got {self.feeder.kind!r}); use profiles.enwl_load_file otherwise"
+                "(or master, with the master in an ENWL feeder folder); the embedded feeder has "
+                "none: use profiles.enwl_load_file"
             )
 
     def with_devices(self, devices: DevicePlacement) -> ScenarioConfig:
@@ -551,6 +553,7 @@ def load_scenario_config(path: str | Path | None = None) -> ScenarioConfig:
 PATH_FIELDS = (
     ("feeder", "path"),
     ("profiles", "enwl_load_file"),
+    ("profiles", "enwl_load_folder"),
     ("profiles", "enwl_pv_file"),
     ("ev", "enwl_ev_file"),
 )

@@ -9,6 +9,7 @@ others' draws unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -166,7 +167,10 @@ def _house_profiles(config: ScenarioConfig, n_loads: int, grid: prof.DayGrid) ->
     from powertrip_env.grid.enwl import enwl_feeder_dir
 
     fc = config.feeder
-    feeder_dir = enwl_feeder_dir(str(fc.path), fc.network, fc.feeder)
+    if fc.kind == "master":  # an ENWL Master.txt: its folder holds Loads.txt, LoadShapes.txt
+        feeder_dir = Path(str(fc.path)).expanduser().resolve().parent
+    else:
+        feeder_dir = enwl_feeder_dir(str(fc.path), fc.network, fc.feeder)
     names, table = prof.cached_enwl_house_profiles(
         str(feeder_dir), str(config.profiles.enwl_load_folder)
     )

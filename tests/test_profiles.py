@@ -5,13 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from baselines.no_control import NoControl
-from powertrip_env.config import ProfileConfig, ScenarioConfig, scenario_config_from_dict
+from powertrip_env.config import (
+    FeederConfig,
+    ProfileConfig,
+    ScenarioConfig,
+    scenario_config_from_dict,
+)
 from powertrip_env.errors import ConfigError, ProfileError
 from powertrip_env.profiles import (
     ENWL_N_STEPS,
@@ -514,11 +520,28 @@ def test_each_house_gets_its_own_enwl_profile() -> None:
         np.testing.assert_allclose(load_p[:, k - 1], own[0])
     # Not drawn at random: another seed gives the same loads.
     np.testing.assert_array_equal(build_scenario(_house_config(), 1).profiles.load_p_kw, load_p)
+    # The feeder's own Master.txt as kind: master gives the houses the same files.
+    master = replace(
+        _house_config(),
+        feeder=FeederConfig(
+            kind="master", path=str(SAMPLE / "network_16" / "Feeder_1" / "Master.txt")
+        ),
+    )
+    np.testing.assert_array_equal(build_scenario(master, 0).profiles.load_p_kw, load_p)
 
 
 def test_house_profiles_need_an_enwl_feeder_and_every_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"enwl_load_folder=.*needs feeder.kind: enwl"):
         _scenario_config(profiles={"load_source": "enwl", "enwl_load_folder": str(tmp_path)})
+    # A master in an ENWL feeder folder (without LoadShapes.txt here) is read, and refused
+    # when the day is built, naming what is missing.
+    master = _scenario_config(
+        feeder={"kind": "master", "path": str(SAMPLE / "network_5" / "Feeder_4" / "Master.txt")},
+        profiles={"load_source": "enwl", "enwl_load_folder": str(tmp_path)},
+        devices={"cps": [{"name": "cp", "bus": "68", "phase": 1, "p_max_kw": 7.0}]},
+    )
+    with pytest.raises(ProfileError, match=r"lacks \['loadshapes.txt'\]"):
+        build_scenario(master, 0, n_loads=30)
     with pytest.raises(ConfigError, match="give one of them"):
         ProfileConfig(load_source="enwl", enwl_load_file="a.csv", enwl_load_folder="b")
     (tmp_path / "Load1_5min.csv").write_bytes(
