@@ -182,7 +182,7 @@ class _HypervolumeStall(DeltaToleranceTermination):
 
 def reduced_f1(
     network: ReducedNetwork,
-    index: str,
+    index: metrics.UnbalanceIndex,
     load_p_kw: np.ndarray,
     load_q_kvar: np.ndarray,
     x: np.ndarray,
@@ -195,7 +195,7 @@ def reduced_f1(
     n_cp = network.n_cp
     solution = network.solve(load_p_kw, load_q_kvar, x[:, :n_cp], x[:, n_cp:])
     phasors = network.cp_bus_phasors(solution)
-    unbalance = metrics.pui(np.abs(phasors)) if index == "pui" else metrics.vuf(phasors)
+    unbalance = metrics.unbalance(index, phasors)
     # Rows that failed are NaN already (the solution's voltages are).
     return np.where(solution.converged, metrics.f_unbalance(unbalance), np.nan)
 
@@ -209,7 +209,7 @@ class _StepObjectives:
         self.index = sim.unbalance_index
         self._reduced: ReducedNetwork | None = None
         if evaluator == "reduced":
-            if self.index == "power":
+            if self.index not in metrics.VOLTAGE_INDICES:
                 raise ConfigError(
                     "the reduced model gives bus voltages, not line powers: "
                     "objective.unbalance_index=power needs nsga2.evaluator=opendss"
@@ -240,11 +240,8 @@ class _StepObjectives:
         converged, _ = engine.run_pf()
         if not converged:
             return float("nan")
-        if self.index == "power":
-            index = metrics.power_unbalance(engine.cp_bus_phase_powers())
-        else:
-            phasors = engine.cp_bus_phasors()
-            index = metrics.pui(np.abs(phasors)) if self.index == "pui" else metrics.vuf(phasors)
+        p_phase = None if self.index in metrics.VOLTAGE_INDICES else engine.cp_bus_phase_powers()
+        index = metrics.unbalance(self.index, engine.cp_bus_phasors(), p_phase)
         return float(metrics.f_unbalance(index))
 
 

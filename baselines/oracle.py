@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from baselines.nsga2 import reduced_f1
+from powertrip_env import metrics
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.reduced import ReducedNetwork
 from powertrip_env.simulator import FeederSimulator, SimState
@@ -138,7 +139,7 @@ def reduced_network(sim: FeederSimulator) -> ReducedNetwork:
     Raises:
         ConfigError: the unbalance index is ``power`` (the model has no line powers).
     """
-    if sim.unbalance_index == "power":
+    if sim.unbalance_index not in metrics.VOLTAGE_INDICES:
         raise ConfigError(
             "plans are made on the reduced model, which gives bus voltages, not line "
             "powers: objective.unbalance_index=power is not supported"
@@ -161,7 +162,7 @@ class PlanProblem:
     def __init__(
         self,
         network: ReducedNetwork,
-        index: str,
+        index: metrics.UnbalanceIndex,
         load_p_kw: np.ndarray,
         load_q_kvar: np.ndarray,
         available_kw: np.ndarray,

@@ -33,7 +33,7 @@ class DayLayout:
     """
 
     cp_names: tuple[str, ...]
-    unbalance_index: str
+    unbalance_index: metrics.UnbalanceIndex
     base_v: np.ndarray
     secondary_index: np.ndarray
     dt_h: float
@@ -177,7 +177,7 @@ class DayLog:
         pui = metrics.pui_of_buses(np.abs(v_cp))
         vuf = metrics.vuf_of_buses(v_cp)
         p_unb = metrics.power_unbalance_of_buses(self.p_phase_cp_bus_kw[t])
-        drive = {"pui": pui, "vuf": vuf, "power": p_unb}[layout.unbalance_index]
+        drive = metrics.by_index(layout.unbalance_index, pui=pui, vuf=vuf, power=p_unb)
         v_min, v_max = metrics.voltage_extremes(v_pu)
         secondary = layout.secondary_index
         # = v_pu[secondary].mean(), without its wrapper
@@ -219,7 +219,7 @@ class DayLog:
         available = self.available_kw[sl]
         v_pu = self.voltages(sl)
         pui, vuf, p_unb = self.unbalance(sl)
-        drive = {"pui": pui, "vuf": vuf, "power": p_unb}[layout.unbalance_index]
+        drive = metrics.by_index(layout.unbalance_index, pui=pui, vuf=vuf, power=p_unb)
         cols: dict[str, np.ndarray] = {
             "step": np.arange(start, stop),
             "hour": np.arange(start, stop) * layout.dt_h,

@@ -15,6 +15,7 @@ negated objective vector (maximised, as in RL). :func:`objectives_to_reward` and
 from __future__ import annotations
 
 import math
+from typing import Literal, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -229,6 +230,68 @@ def power_unbalance(p_phase: npt.ArrayLike, *, atol: float = 1e-9) -> FloatArray
 
 
 # --- Voltage magnitude ----------------------------------------------------------------------
+
+
+UnbalanceIndex = Literal["pui", "vuf", "power"]
+#: The unbalance indices a scenario can choose to drive f1 (architecture.md §6).
+UNBALANCE_INDICES: tuple[UnbalanceIndex, ...] = get_args(UnbalanceIndex)
+#: The indices that bus voltages alone give (the reduced model's output).
+VOLTAGE_INDICES: tuple[UnbalanceIndex, ...] = ("pui", "vuf")
+_T = TypeVar("_T")
+
+
+def by_index(index: UnbalanceIndex, *, pui: _T, vuf: _T, power: _T) -> _T:
+    """The one of ``pui``, ``vuf``, ``power`` that ``index`` names: the single dispatch on it.
+
+    Raises:
+        ValueError: ``index`` is not one of :data:`UNBALANCE_INDICES`.
+    """
+    if index == "pui":
+        return pui
+    if index == "vuf":
+        return vuf
+    if index == "power":
+        return power
+    raise ValueError(f"unbalance index {index!r} is not one of {UNBALANCE_INDICES}")
+
+
+def _given(x: np.ndarray | None, index: UnbalanceIndex, name: str) -> np.ndarray:
+    if x is None:
+        raise ValueError(f"the {index!r} unbalance index needs {name}")
+    return x
+
+
+def unbalance(
+    index: UnbalanceIndex, v_phasors: np.ndarray | None = None, p_phase: np.ndarray | None = None
+) -> FloatArray:
+    """The unbalance index ``index`` of each bus, percent, batched like its definition.
+
+    Args:
+        index: ``pui`` (:func:`pui`) or ``vuf`` (:func:`vuf`), which read ``v_phasors``, the
+            (..., 3) complex phase-to-neutral phasors; or ``power`` (:func:`power_unbalance`),
+            which reads ``p_phase``, the (..., 3) phase powers entering the bus.
+    """
+    compute = by_index(
+        index,
+        pui=lambda: pui(np.abs(_given(v_phasors, index, "v_phasors"))),
+        vuf=lambda: vuf(_given(v_phasors, index, "v_phasors")),
+        power=lambda: power_unbalance(_given(p_phase, index, "p_phase")),
+    )
+    return compute()
+
+
+def unbalance_of_buses(
+    index: UnbalanceIndex, v_phasors: np.ndarray | None = None, p_phase: np.ndarray | None = None
+) -> list[float]:
+    """:func:`unbalance` of one step's few buses as Python floats (the env's hot path), through
+    the ``*_of_buses`` twins (tests hold them equal to the batched functions)."""
+    compute = by_index(
+        index,
+        pui=lambda: pui_of_buses(np.abs(_given(v_phasors, index, "v_phasors"))),
+        vuf=lambda: vuf_of_buses(_given(v_phasors, index, "v_phasors")),
+        power=lambda: power_unbalance_of_buses(_given(p_phase, index, "p_phase")),
+    )
+    return compute()
 
 
 def voltage_extremes(v_pu: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:

@@ -77,18 +77,11 @@ class StepResult(NamedTuple):
     metrics: dict[str, float]
 
 
-def unbalance_at_cp_buses(grid: GridState | CPBusReading, index: str) -> list[float]:
-    """The unbalance index that drives f1 (``pui``, ``vuf`` or ``power``) at each CP bus, %.
-
-    One step's values as Python floats (the env's hot path), equal to those of
-    :func:`metrics.pui`, :func:`metrics.vuf` and :func:`metrics.power_unbalance`.
-    """
-    if index == "pui":
-        return metrics.pui_of_buses(np.abs(grid.v_cp_bus))
-    if index == "vuf":
-        return metrics.vuf_of_buses(grid.v_cp_bus)
-    assert grid.p_phase_cp_bus_kw is not None, "the power index needs the CP-bus phase powers"
-    return metrics.power_unbalance_of_buses(grid.p_phase_cp_bus_kw)
+def unbalance_at_cp_buses(
+    grid: GridState | CPBusReading, index: metrics.UnbalanceIndex
+) -> list[float]:
+    """The unbalance index that drives f1 at each CP bus, %, as Python floats (one step)."""
+    return metrics.unbalance_of_buses(index, grid.v_cp_bus, grid.p_phase_cp_bus_kw)
 
 
 class FeederSimulator:
@@ -117,6 +110,7 @@ class FeederSimulator:
             scenario.config.ev.energy_guarantee,
         )
         self.unbalance_index = scenario.config.objective.unbalance_index
+        self._needs_phase_powers = self.unbalance_index not in metrics.VOLTAGE_INDICES
         self.layout = DayLayout(
             cp_names=tuple(d.name for d in devices.cps),
             unbalance_index=self.unbalance_index,
@@ -259,7 +253,7 @@ class FeederSimulator:
         p = self.profiles
         engine = self.engine
         engine.set_powers(p.load_p_kw[t], p.load_q_kvar[t], x[: self.n_cp], x[self.n_cp :])
-        reading = engine.read_cp_buses(*engine.run_pf(), self.unbalance_index == "power")
+        reading = engine.read_cp_buses(*engine.run_pf(), self._needs_phase_powers)
         self._book(t, x, reading)
         return reading
 

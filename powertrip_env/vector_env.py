@@ -141,13 +141,6 @@ def _deliver(
     remaining_kwh[copy, s] = np.maximum(0.0, remaining_kwh[copy, s] - cp_kw[r, c] * dt_h)
 
 
-def _unbalance(v_cp_bus: np.ndarray, index: str) -> np.ndarray:
-    """(m, n_cp) the unbalance index driving f1 at the CP buses, percent."""
-    if index == "pui":
-        return metrics.pui(np.abs(v_cp_bus))
-    return metrics.vuf(v_cp_bus)
-
-
 class BatchedPowerTripEnv(VectorEnv):
     """N copies of :class:`~powertrip_env.env.PowerTripEnv` stepped in one numpy call.
 
@@ -282,7 +275,7 @@ class BatchedPowerTripEnv(VectorEnv):
         ):
             raise ConfigError(f"day_cache={day_cache!r} must be a positive integer or None")
         self.unbalance_index = cfg.objective.unbalance_index
-        if self.unbalance_index not in ("pui", "vuf"):
+        if self.unbalance_index not in metrics.VOLTAGE_INDICES:
             raise ConfigError(
                 f"objective.unbalance_index={self.unbalance_index!r} is not supported by "
                 "BatchedPowerTripEnv, whose reduced network model gives voltages only; use "
@@ -405,7 +398,7 @@ class BatchedPowerTripEnv(VectorEnv):
                 np.stack([d.pv_available_kw[t] for d in days]),
             )
             f1[t] = metrics.f_unbalance(
-                _unbalance(self.net.cp_bus_phasors(sol), self.unbalance_index)
+                metrics.unbalance(self.unbalance_index, self.net.cp_bus_phasors(sol))
             )
             _deliver(remaining, rows, session, upper, dt_h)
         refs = np.empty((m, 2))
@@ -781,7 +774,7 @@ class BatchedPowerTripEnv(VectorEnv):
 
         sol = self.net.solve(self._load_p[f], self._load_q[f], cp_kw, pv_kw)
         v_cp_bus = self.net.cp_bus_phasors(sol)
-        unb = _unbalance(v_cp_bus, self.unbalance_index)
+        unb = metrics.unbalance(self.unbalance_index, v_cp_bus)
         f_raw = np.stack(
             [metrics.f_unbalance(unb), metrics.f_curtailment(upper[:, n_cp:], pv_kw)], axis=1
         )

@@ -17,6 +17,7 @@ import pytest
 from powertrip_env.config import ObjectiveConfig, load_scenario_config
 from powertrip_env.env import PowerTripEnv
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.metrics import UnbalanceIndex
 
 DAY_SEED = 3
 FIRST, LAST = 130, 160  # around midday: EVs plugged in and PV available
@@ -41,7 +42,7 @@ def _power(p: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("index", ["pui", "vuf", "power"])
-def test_f1_and_f2_follow_their_definitions(index: str) -> None:
+def test_f1_and_f2_follow_their_definitions(index: UnbalanceIndex) -> None:
     config = replace(load_scenario_config(), objective=ObjectiveConfig(unbalance_index=index))
     env = PowerTripEnv(config=config, day_seed=DAY_SEED)
     try:

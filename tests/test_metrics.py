@@ -278,3 +278,27 @@ def test_normalise() -> None:
 def test_normalise_rejects_bad_reference(ref: list[float]) -> None:
     with pytest.raises(ConfigError, match="must be finite and > 0"):
         metrics.normalise([1.0, 1.0], ref)
+
+
+# ------------------------------------------------------------------ one dispatch on the index
+def test_unbalance_dispatches_to_the_named_index() -> None:
+    rng = np.random.default_rng(4)
+    v = 230 * np.exp(1j * np.array([0, -2.1, 2.05])) * (1 + 0.05 * rng.random((6, 3)))
+    p = 1 + rng.random((6, 3))
+    np.testing.assert_array_equal(metrics.unbalance("pui", v), metrics.pui(np.abs(v)))
+    np.testing.assert_array_equal(metrics.unbalance("vuf", v), metrics.vuf(v))
+    np.testing.assert_array_equal(metrics.unbalance("power", p_phase=p), metrics.power_unbalance(p))
+    for index in metrics.UNBALANCE_INDICES:
+        np.testing.assert_allclose(
+            metrics.unbalance_of_buses(index, v, p), metrics.unbalance(index, v, p), rtol=1e-12
+        )
+
+
+def test_unbalance_refuses_an_unknown_index_or_missing_input() -> None:
+    v = np.ones((1, 3), dtype=complex)
+    with pytest.raises(ValueError, match="not one of"):
+        metrics.unbalance("pu", v)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs p_phase"):
+        metrics.unbalance("power", v)
+    with pytest.raises(ValueError, match="needs v_phasors"):
+        metrics.unbalance_of_buses("vuf", None, np.ones((1, 3)))

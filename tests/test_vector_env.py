@@ -16,6 +16,7 @@ from powertrip_env.env import PowerTripEnv
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.reduced import ReducedSolution
+from powertrip_env.metrics import UnbalanceIndex
 from powertrip_env.scenario import build_scenario
 from powertrip_env.vector_env import BatchedPowerTripEnv
 
@@ -73,7 +74,7 @@ def test_cp_bus_voltages_match_a_tightly_converged_opendss() -> None:
     ("energy_guarantee", "index"), [(True, "pui"), (False, "pui"), (True, "vuf")]
 )
 def test_lockstep_with_power_trip_envs_through_day_end_and_autoreset(
-    energy_guarantee: bool, index: str
+    energy_guarantee: bool, index: UnbalanceIndex
 ) -> None:
     """Same seeds, same actions: N PowerTripEnvs (OpenDSS) and the batched env agree.
 
