@@ -243,3 +243,13 @@ def test_a_damaged_benchmark_folder_is_one_clear_error(
     (tmp_path / "config.json").write_text('{"command": "optimize"}')
     assert main(["benchmark", "--resume", str(tmp_path), "--no-progress"]) == 2
     assert "not a benchmark run folder (made by 'optimize')" in capsys.readouterr().err
+
+
+def test_a_master_path_that_is_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    from powertrip_env.errors import FeederError
+    from powertrip_env.grid.feeder import feeder_from_master
+
+    with pytest.raises(FeederError, match="is a directory; give the master file in it"):
+        feeder_from_master(tmp_path)
+    with pytest.raises(FeederError, match="does not exist"):
+        feeder_from_master(tmp_path / "Master.dss")

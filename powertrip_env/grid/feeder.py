@@ -152,7 +152,8 @@ def feeder_from_master(
     """
     path = Path(master).expanduser().resolve()
     if not path.is_file():
-        raise FeederError(f"OpenDSS master file {str(path)!r} does not exist")
+        found = "is a directory; give the master file in it" if path.is_dir() else "does not exist"
+        raise FeederError(f"OpenDSS master file {str(path)!r} {found}")
     if _is_enwl_master(path):
         from dataclasses import replace
 
