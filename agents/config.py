@@ -19,13 +19,15 @@ import math
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from powertrip_env.config import dataclass_from_mapping, read_yaml
 from powertrip_env.errors import ConfigError
 
-ALGOS = ("ppo", "sac", "td3")
-ENV_BACKENDS = ("opendss", "batched")
+Algo = Literal["ppo", "sac", "td3"]
+ALGOS: tuple[Algo, ...] = get_args(Algo)
+EnvBackend = Literal["opendss", "batched"]
+ENV_BACKENDS: tuple[EnvBackend, ...] = get_args(EnvBackend)
 ACTIVATIONS = ("tanh", "relu")
 
 #: Day seeds at or above this value are held out for evaluation; training never draws them.
@@ -276,7 +278,7 @@ def check_weights(weights: object, name: str = "weights") -> tuple[float, float]
 class TrainConfig:
     """One training run: algorithm, objective weights, budget, seeds and outputs."""
 
-    algo: str = "sac"
+    algo: Algo = "sac"
     """Learner: ``ppo``, ``sac`` or ``td3`` (stable-baselines3)."""
     weights: tuple[float, float] = (0.5, 0.5)
     """Scalarising weights (grid impact f1, PV curtailment f2): in [0, 1], summing to 1. For a
@@ -292,7 +294,7 @@ class TrainConfig:
     n_envs: int = 1
     """Env copies stepped in process (each with its own OpenDSS engine, or rows of one
     batched env with ``env_backend: batched``)."""
-    env_backend: str = "opendss"
+    env_backend: EnvBackend = "opendss"
     """Training env: ``opendss`` (``PowerTripEnv`` copies, one OpenDSS solve per step) or
     ``batched`` (``BatchedPowerTripEnv``: all copies solved at once with the exact reduced
     network model, about 1000x the samples per second). Held-out evaluation always runs

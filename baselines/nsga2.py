@@ -70,8 +70,12 @@ from powertrip_env.parallel import terminate_pool, watch_parent
 from powertrip_env.scenario import Scenario
 from powertrip_env.simulator import FeederSimulator, SimState
 
-EVALUATORS = ("reduced", "opendss")
-SELECTIONS = ("pseudo_weights", "knee", "weighted_sum")
+#: Where candidates are evaluated: the exact reduced model (batched) or OpenDSS (one solve each).
+Evaluator = Literal["reduced", "opendss"]
+EVALUATORS: tuple[Evaluator, ...] = get_args(Evaluator)
+#: How the applied point is chosen on a step's front.
+Selection = Literal["pseudo_weights", "knee", "weighted_sum"]
+SELECTIONS: tuple[Selection, ...] = get_args(Selection)
 #: When a step's search stops: at a stalled front (at most ``n_gen``) or always at ``n_gen``.
 StopRule = Literal["converged", "n_gen"]
 STOP_RULES: tuple[StopRule, ...] = get_args(StopRule)
@@ -105,8 +109,8 @@ class NSGA2Config:
     pop_size: int = 100
     n_gen: int = 100
     seed: int = 0
-    evaluator: str = "reduced"
-    selection: str = "pseudo_weights"
+    evaluator: Evaluator = "reduced"
+    selection: Selection = "pseudo_weights"
     weights: tuple[float, float] = field(default=(0.5, 0.5))
     cp_floor: CPFloor = "flat_rate"
     cap_f1: bool = True
@@ -203,7 +207,7 @@ def reduced_f1(
 class _StepObjectives:
     """Batched f1, f2 of candidate decision vectors at one step."""
 
-    def __init__(self, sim: FeederSimulator, evaluator: str) -> None:
+    def __init__(self, sim: FeederSimulator, evaluator: Evaluator) -> None:
         self.sim = sim
         self.evaluator = evaluator
         self.index = sim.unbalance_index
@@ -292,7 +296,9 @@ class _StepProblem(Problem):
         out["G"] = np.column_stack(g)
 
 
-def select_compromise(f_norm: np.ndarray, selection: str, weights: tuple[float, float]) -> int:
+def select_compromise(
+    f_norm: np.ndarray, selection: Selection, weights: tuple[float, float]
+) -> int:
     """Index of the chosen point of a normalised front (rows: points; columns: f1, f2)."""
     if len(f_norm) == 1:
         return 0

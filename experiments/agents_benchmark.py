@@ -60,6 +60,8 @@ import numpy as np
 from agents.config import (
     DEFAULT_SWEEP_WEIGHTS,
     EVAL_DAY_BASE,
+    Algo,
+    EnvBackend,
     TrainConfig,
     load_hyperparams,
 )
@@ -72,9 +74,9 @@ TARGET_SPEEDUP = 1000.0
 class BenchArgs:
     """Arguments of the benchmark."""
 
-    algo: str = "ppo"
+    algo: Algo = "ppo"
     """Learner for every weight."""
-    backend: str = "batched"
+    backend: EnvBackend = "batched"
     """Training env: ``batched`` (reduced-model copies, ``agents/batched.py``) or ``opendss``."""
     timesteps: int = 2_000_000
     """Env steps of training per weight (the CLI's default; 40,000 suits ``opendss``)."""

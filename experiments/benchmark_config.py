@@ -27,11 +27,13 @@ from typing import Any
 
 from baselines import RULE_BASED
 from baselines.lookahead import FORECASTS
-from baselines.nsga2 import NSGA2Config
+from baselines.nsga2 import Evaluator, NSGA2Config, Selection
 from powertrip_env.config import (
     DAY_TYPES,
     SEASONS,
+    DayType,
     ScenarioConfig,
+    Season,
     dataclass_from_mapping,
     load_scenario_config,
     read_yaml,
@@ -77,8 +79,8 @@ class TestDay:
 
     __test__ = False  # not a pytest test class, despite its name
 
-    season: str = "summer"
-    day_type: str = "weekday"
+    season: Season = "summer"
+    day_type: DayType = "weekday"
 
     def __post_init__(self) -> None:
         if self.season not in SEASONS:
@@ -106,8 +108,8 @@ class NSGA2Settings:
 
     pop_size: int = 100
     n_gen: int = 100
-    evaluator: str = "reduced"
-    selection: str = "pseudo_weights"
+    evaluator: Evaluator = "reduced"
+    selection: Selection = "pseudo_weights"
 
     def __post_init__(self) -> None:
         self.config(0, (0.5, 0.5))  # NSGA2Config validates, naming nsga2.<field>

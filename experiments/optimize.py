@@ -18,7 +18,14 @@ import pandas as pd
 from rich.console import Console
 
 from baselines.no_control import NoControl
-from baselines.nsga2 import FrontPool, NSGA2Config, NSGA2Controller, StepFront
+from baselines.nsga2 import (
+    Evaluator,
+    FrontPool,
+    NSGA2Config,
+    NSGA2Controller,
+    Selection,
+    StepFront,
+)
 from experiments import runs
 from experiments.simulate import check_steps, run_day, summary_table, write_day_figures
 from powertrip_env.config import ScenarioConfig, load_scenario_config, scenario_config_from_dict
@@ -42,9 +49,9 @@ class OptimizeArgs:
     """NSGA-II population per timestep."""
     n_gen: int = 100
     """NSGA-II generations per timestep."""
-    evaluator: str = "reduced"
+    evaluator: Evaluator = "reduced"
     """``reduced`` (exact reduced model, batched) or ``opendss`` (one solve per candidate)."""
-    selection: str = "pseudo_weights"
+    selection: Selection = "pseudo_weights"
     """Compromise: ``pseudo_weights``, ``knee`` or ``weighted_sum``."""
     weights: tuple[float, float] = (0.5, 0.5)
     """(unbalance, curtailment) weights of the compromise; sum to 1."""

@@ -35,6 +35,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from agents.callbacks import Checkpointer, HeldOutEval, make_logger
 from agents.config import (
     DEFAULT_SWEEP_WEIGHTS,
+    Algo,
+    EnvBackend,
     TrainConfig,
     check_weights,
     load_hyperparams,
@@ -66,7 +68,7 @@ T = TypeVar("T")
 class TrainArgs:
     """Arguments of ``powertrip train`` (parsed by the CLI, turned into a :class:`TrainConfig`)."""
 
-    algo: str = "sac"
+    algo: Algo = "sac"
     """Learner: ``ppo``, ``sac`` or ``td3``."""
     weights: str = "0.5,0.5"
     """Weights of (grid impact, PV curtailment) as ``w1,w2``, summing to 1."""
@@ -86,7 +88,7 @@ class TrainArgs:
     """Env steps between held-out evaluations (0: only at the end)."""
     train_days: int | None = None
     """Train on day seeds 0..N-1 only (default: a fresh day per episode)."""
-    env_backend: str = "opendss"
+    env_backend: EnvBackend = "opendss"
     """Training env: ``opendss`` or ``batched`` (see :attr:`TrainConfig.env_backend`)."""
     action_margin: float = 0.0
     """Policy range past the env's [0, 1] (see :attr:`TrainConfig.action_margin`)."""

@@ -11,7 +11,7 @@ import types
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_type_hints
+from typing import Any, Literal, TypeVar, get_args, get_type_hints
 
 import numpy as np
 import yaml
@@ -23,19 +23,28 @@ from powertrip_env.grid.feeder import (
     EMBEDDED_FEEDERS,
     LOAD_MODELS,
     Feeder,
+    LoadModel,
     embedded_feeder,
     feeder_from_master,
 )
 from powertrip_env.metrics import UNBALANCE_INDICES, UnbalanceIndex
 from powertrip_env.profiles.enwl import check_file_season
 
-FEEDER_KINDS = ("embedded", "master", "enwl")
-SEASONS = ("summer", "winter")
-DAY_TYPES = ("weekday", "weekend")
+# Every option is a Literal type (mypy checks each use) and its tuple of values (checked where
+# a config is read, naming the field).
+FeederKind = Literal["embedded", "master", "enwl"]
+FEEDER_KINDS: tuple[FeederKind, ...] = get_args(FeederKind)
+Season = Literal["summer", "winter"]
+SEASONS: tuple[Season, ...] = get_args(Season)
+DayType = Literal["weekday", "weekend"]
+DAY_TYPES: tuple[DayType, ...] = get_args(DayType)
 RESOLUTIONS_MIN = (1, 5, 15)
-LOAD_SOURCES = ("demandlib", "enwl")
-PV_SOURCES = ("pvlib", "enwl")
-EV_SESSION_KINDS = ("mixed", "home", "fleet", "enwl")
+LoadSource = Literal["demandlib", "enwl"]
+LOAD_SOURCES: tuple[LoadSource, ...] = get_args(LoadSource)
+PVSource = Literal["pvlib", "enwl"]
+PV_SOURCES: tuple[PVSource, ...] = get_args(PVSource)
+EVSessionKind = Literal["mixed", "home", "fleet", "enwl"]
+EV_SESSION_KINDS: tuple[EVSessionKind, ...] = get_args(EVSessionKind)
 
 
 #: Largest day seed: day seeds travel as int64 (numpy arrays, parquet columns).
@@ -97,12 +106,12 @@ class FeederConfig:
             model outside). Every evaluator (OpenDSS, the reduced model, both envs) follows it.
     """
 
-    kind: str = "embedded"
+    kind: FeederKind = "embedded"
     path: str | None = None
     network: int | None = None
     feeder: int | None = None
     name: str = EMBEDDED_FEEDER_NAME
-    load_model: str = "constant_pq"
+    load_model: LoadModel = "constant_pq"
 
     def __post_init__(self) -> None:
         _one_of("feeder.kind", self.kind, FEEDER_KINDS)
@@ -126,7 +135,7 @@ class FeederConfig:
 
     def build(self) -> Feeder:
         """The :class:`Feeder` this config names, with its ``load_model``."""
-        return replace(self._build(), load_model=self.load_model)  # type: ignore[arg-type]
+        return replace(self._build(), load_model=self.load_model)
 
     def _build(self) -> Feeder:
         if self.kind == "embedded":
@@ -165,11 +174,11 @@ class ProfileConfig:
     with ENWL loads ``day_type`` changes only the PV date and the EV sessions.
     """
 
-    season: str = "summer"
-    day_type: str = "weekday"
+    season: Season = "summer"
+    day_type: DayType = "weekday"
     resolution_min: int = 5
-    load_source: str = "demandlib"
-    pv_source: str = "pvlib"
+    load_source: LoadSource = "demandlib"
+    pv_source: PVSource = "pvlib"
     enwl_load_file: str | None = None
     enwl_pv_file: str | None = None
     load_power_factor: float = 0.95
@@ -232,7 +241,7 @@ class EVConfig:
             ``profiles.season``.
     """
 
-    sessions: str = "mixed"
+    sessions: EVSessionKind = "mixed"
     energy_guarantee: bool = True
     enwl_ev_file: str | None = None
 

@@ -22,6 +22,7 @@ import experiments.agents_benchmark as bench
 from agents.config import (
     DEFAULT_SWEEP_WEIGHTS,
     EVAL_DAY_BASE,
+    Algo,
     TrainConfig,
     load_hyperparams,
     train_config_from_dict,
@@ -42,7 +43,7 @@ TINY = {
 }
 
 
-def tiny_config(algo: str, out: Path, **changes: object) -> TrainConfig:
+def tiny_config(algo: Algo, out: Path, **changes: object) -> TrainConfig:
     """A run of 96 steps on one cached training day, 32-step episodes, one held-out day."""
     params = replace(load_hyperparams(algo), **TINY[algo])  # type: ignore[arg-type]
     base = TrainConfig(
@@ -75,7 +76,7 @@ def env() -> Iterator[PowerTripEnv]:
 # ------------------------------------------------------------------------------- training
 @pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
 def test_each_algorithm_trains_saves_and_loads(
-    algo: str, tmp_path: Path, env: PowerTripEnv
+    algo: Algo, tmp_path: Path, env: PowerTripEnv
 ) -> None:
     run = train(tiny_config(algo, tmp_path))
     meta = json.loads((run / "config.json").read_text())
@@ -101,7 +102,7 @@ def test_each_algorithm_trains_saves_and_loads(
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
-def test_fast_actor_matches_sb3_predict(algo: str, tmp_path: Path) -> None:
+def test_fast_actor_matches_sb3_predict(algo: Algo, tmp_path: Path) -> None:
     config = tiny_config(algo, tmp_path)
     venv = make_vec_env(config)
     try:
@@ -536,7 +537,7 @@ def test_batched_hyperparameters_are_the_default_on_the_batched_backend() -> Non
 
 @pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
 def test_initial_action_starts_the_policy_at_no_control(
-    tmp_path: Path, env: PowerTripEnv, algo: str
+    tmp_path: Path, env: PowerTripEnv, algo: Algo
 ) -> None:
     from agents.models import build_model
 
