@@ -144,24 +144,12 @@ def test_workers_exit_when_the_benchmark_driver_is_killed(tmp_path: Path) -> Non
     _wait_for(lambda: _group_gone(proc.pid), 20, "the orphaned workers to exit")
 
 
-def test_sigterm_stops_optimize_and_resume_matches(tmp_path: Path) -> None:
-    scenario = _scenario(tmp_path)
-    common = ["--scenario", str(scenario), "--steps", "72", "--pop-size", "8", "--n-gen", "3"]
-    proc = _start(_cli("optimize", *common, "--out", str(tmp_path / "runs")))
-    _wait_for(
-        lambda: any((tmp_path / "runs").glob("*/checkpoint.json")), 600, "the first checkpoint"
-    )
-    os.kill(proc.pid, signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    run_dir = Path(_resume_line(err, "optimize"))
-    done = len(json.loads((run_dir / "checkpoint.json").read_text())["chosen_kw"])
-    assert 0 < done < 72
-
-    resumed = subprocess.run(
-        _cli("optimize", "--resume", str(run_dir)), cwd=ROOT, capture_output=True, text=True
-    )
-    assert resumed.returncode == 0, resumed.stderr
+def test_optimize_stopped_by_sigterm_or_kill_9_resumes_to_the_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    # The seed formulation, so that one of the two runs can compute its fronts in a pool.
+    scenario = _scenario(tmp_path, guarantee=False)
+    common = ["--scenario", str(scenario), "--steps", "48", "--pop-size", "8", "--n-gen", "3"]
     reference = subprocess.run(
         _cli("optimize", *common, "--out", str(tmp_path / "ref")),
         cwd=ROOT,
@@ -170,10 +158,31 @@ def test_sigterm_stops_optimize_and_resume_matches(tmp_path: Path) -> None:
     )
     assert reference.returncode == 0, reference.stderr
     (ref_dir,) = (tmp_path / "ref").iterdir()
-    for name in ("fronts.parquet", "results.parquet"):
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(run_dir / name), pd.read_parquet(ref_dir / name), check_exact=True
+
+    for name, sig, workers in (("term", signal.SIGTERM, "2"), ("kill", signal.SIGKILL, "1")):
+        out = tmp_path / name
+        proc = _start(_cli("optimize", *common, "--workers", workers, "--out", str(out)))
+        _wait_for(lambda: any(out.glob("*/checkpoint.json")), 600, "the first checkpoint")  # noqa: B023
+        os.kill(proc.pid, sig)  # the driver only: it must stop its pool itself
+        _, err = proc.communicate(timeout=60)
+        _wait_for(lambda: _group_gone(proc.pid), 20, "the pool workers to exit")  # noqa: B023
+        (run_dir,) = out.iterdir()
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 130, err
+            assert Path(_resume_line(err, "optimize")) == run_dir
+        done = len(json.loads((run_dir / "checkpoint.json").read_text())["chosen_kw"])
+        assert 0 < done < 48
+
+        resumed = subprocess.run(
+            _cli("optimize", "--resume", str(run_dir)), cwd=ROOT, capture_output=True, text=True
         )
+        assert resumed.returncode == 0, resumed.stderr
+        for table in ("fronts.parquet", "results.parquet"):
+            pd.testing.assert_frame_equal(
+                pd.read_parquet(run_dir / table),
+                pd.read_parquet(ref_dir / table),
+                check_exact=True,
+            )
 
 
 def test_sigint_stops_training_with_a_checkpoint_and_a_resume_command(tmp_path: Path) -> None:
