@@ -34,11 +34,10 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,70 +51,29 @@ from experiments.benchmark_config import (
     benchmark_config_from_dict,
     load_benchmark_config,
 )
+from experiments.benchmark_tables import write_tables
+from experiments.benchmark_units import (
+    UNITS_DIR,
+    Unit,
+    UnitOutput,
+    failed_output,
+    finished_units,
+    plan_units,
+    write_unit,
+)
+from experiments.report import write_report
 from powertrip_env.config import ScenarioConfig, scenario_config_from_dict
 from powertrip_env.errors import ConfigError, PowerTripError
 from powertrip_env.parallel import terminate_pool, watch_parent
 from powertrip_env.simulator import Controller, FeederSimulator, SimState
 
 BACKENDS = ("process", "ray")
-UNITS_DIR = "units"
 #: What a unit's worker process runs with (architecture.md §8: steadier single-threaded numpy).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class UnitsFailedError(PowerTripError):
     """Some benchmark units failed (each is recorded with its error in the run folder)."""
-
-
-# --- Units ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One independent piece of the benchmark: a controller on a test day with a seed."""
-
-    day: TestDay
-    seed: int
-    controller: str
-
-    @property
-    def id(self) -> str:
-        """File-name-safe identifier, e.g. ``summer-weekday__seed0__nsga2``."""
-        return f"{self.day.label}__seed{self.seed}__{self.controller}"
-
-
-@dataclass
-class UnitOutput:
-    """What a unit returns to the driver.
-
-    Attributes:
-        unit: the unit.
-        ok: whether it finished.
-        error: ``<ExceptionType>: message`` when it failed.
-        steps: the day's per-step metrics (``DayLog`` columns, ``f1_norm``, ``f2_norm``,
-            ``decision_s``), or None when it failed.
-        fronts: NSGA-II's fronts (:func:`experiments.optimize.fronts_frame` columns plus
-            ``f1_norm``, ``f2_norm``), empty for other controllers.
-        meta: day facts for the report: references, step length, summary, EV energy per
-            CP, the lowest-voltage profile, timings (and the traceback of a failure).
-    """
-
-    unit: Unit
-    ok: bool
-    error: str | None = None
-    steps: pd.DataFrame | None = None
-    fronts: pd.DataFrame | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def plan_units(config: BenchmarkConfig) -> list[Unit]:
-    """Every unit of the grid, in report order (day, seed, controller)."""
-    return [
-        Unit(day, seed, controller)
-        for day in config.days
-        for seed in config.seeds
-        for controller in config.controllers
-    ]
 
 
 def day_scenario(base: ScenarioConfig, day: TestDay) -> ScenarioConfig:
@@ -246,65 +204,6 @@ def run_unit(config: BenchmarkConfig, base: ScenarioConfig, unit: Unit) -> UnitO
     except Exception as exc:  # a failing unit is recorded; the benchmark goes on
         out = failed_output(unit, exc, traceback.format_exc())
     out.meta["wall_s"] = time.perf_counter() - start
-    return out
-
-
-def failed_output(unit: Unit, exc: BaseException, trace: str = "") -> UnitOutput:
-    """A failed unit's output, naming the error."""
-    return UnitOutput(unit, False, error=f"{type(exc).__name__}: {exc}", meta={"traceback": trace})
-
-
-# --- Unit files ---------------------------------------------------------------------------------
-
-
-def _unit_paths(units_dir: Path, unit_id: str) -> tuple[Path, Path, Path]:
-    """(status JSON, steps parquet, fronts parquet) of a unit."""
-    return (
-        units_dir / f"{unit_id}.json",
-        units_dir / f"{unit_id}.steps.parquet",
-        units_dir / f"{unit_id}.fronts.parquet",
-    )
-
-
-def write_unit(units_dir: Path, out: UnitOutput) -> None:
-    """Write a unit's files atomically, its status JSON last (the unit counts done then)."""
-    status, steps, fronts = _unit_paths(units_dir, out.unit.id)
-    if out.ok:
-        assert out.steps is not None
-        runs.write_parquet(steps, out.steps)
-        runs.write_parquet(fronts, out.fronts if out.fronts is not None else pd.DataFrame())
-    record = {
-        "unit": {
-            "id": out.unit.id,
-            **asdict(out.unit.day),
-            "seed": out.unit.seed,
-            "controller": out.unit.controller,
-        },
-        "status": "ok" if out.ok else "failed",
-        "error": out.error,
-        "meta": out.meta,
-    }
-    runs.write_json(status, record)
-
-
-def read_status(units_dir: Path, unit_id: str) -> dict[str, Any] | None:
-    """The unit's status record when it finished (its files all there), else None."""
-    status, steps, fronts = _unit_paths(units_dir, unit_id)
-    if not status.is_file():
-        return None
-    record: dict[str, Any] = json.loads(status.read_text(encoding="utf-8"))
-    if record.get("status") == "ok" and not (steps.is_file() and fronts.is_file()):
-        return None
-    return record
-
-
-def finished_units(units_dir: Path, units: Iterable[Unit]) -> set[str]:
-    """Ids of the units that finished successfully."""
-    out = set()
-    for unit in units:
-        record = read_status(units_dir, unit.id)
-        if record is not None and record["status"] == "ok":
-            out.add(unit.id)
     return out
 
 
@@ -583,8 +482,6 @@ def run_benchmark(
             execute(todo, config, base, done, backend=backend, workers=workers, address=address)
         except KeyboardInterrupt:
             raise runs.RunInterrupted(run_dir, f"powertrip benchmark --resume {run_dir}") from None
-    from experiments.benchmark_tables import write_tables
-    from experiments.report import write_report
 
     try:
         failed = write_tables(run_dir, config, units)

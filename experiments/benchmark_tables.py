@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from experiments import indicators, runs
-from experiments.benchmark import UNITS_DIR, Unit, read_status
 from experiments.benchmark_config import BenchmarkConfig
+from experiments.benchmark_units import UNITS_DIR, Unit, read_status
 
 KEYS = ["day", "season", "day_type", "seed", "controller"]
 

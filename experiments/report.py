@@ -31,9 +31,9 @@ import pandas as pd
 from scipy import stats
 
 from experiments import runs
-from experiments.benchmark import plan_units
 from experiments.benchmark_config import BenchmarkConfig, benchmark_config_from_dict
 from experiments.benchmark_tables import unit_summaries
+from experiments.benchmark_units import plan_units
 from powertrip_env.config import ScenarioConfig, scenario_config_from_dict
 from powertrip_env.simulator import DayResult
 
