@@ -8,9 +8,14 @@ Registered Gymnasium ids (vector reward; use ``mo_gymnasium.make`` or ``gymnasiu
 * ``powertrip/PowerTrip-v0``: the default scenario with the EV energy guarantee;
 * ``powertrip/PowerTripSeed-v0``: the seed formulation (no energy guarantee).
 
-``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`` gives the
-batched vector env (:class:`powertrip_env.vector_env.BatchedPowerTripEnv`), which steps N
-copies in one call through the exact reduced network model.
+Each id carries ``max_episode_steps=288`` (one day at 5-minute steps) and takes
+``render_mode="rgb_array"`` or ``"human"``. ``gymnasium.make_vec(id, num_envs=N)`` (the
+``vector_entry_point``) gives the batched vector env
+(:class:`powertrip_env.vector_env.BatchedPowerTripEnv`), which steps N copies in one call
+through the exact reduced network model. Gymnasium's "sync" and "async" vector envs store one
+float reward per copy: use them with a scalarising wrapper, or MO-Gymnasium's
+``MOSyncVectorEnv`` and :class:`powertrip_env.mo_async.MOAsyncVectorEnv` for vector rewards
+(the README's "Using the environment" lists every way).
 """
 
 from __future__ import annotations
