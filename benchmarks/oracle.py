@@ -9,9 +9,14 @@ controller, the day cost sum_t w . [f1/F1_ref, f2/F2_ref] (OpenDSS values), the 
 gap (cost - oracle) / (no control - oracle), the mean and worst-step PUI at the CP buses, PV
 used and EV energy served, as a markdown table.
 
+With ``--front N`` it also plans the day at N weights from (0, 1) to (1, 0), the day's Pareto
+front in day totals (sum over steps of f1/F1_ref and of f2/F2_ref, OpenDSS values), and with
+``--figure PATH`` draws that front with every controller's day point.
+
 Usage::
 
     python benchmarks/oracle.py [--weights 0.5,0.5] [--seed 0] [--no-nsga2]
+                                [--front 7 --figure day_pareto.png]
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from baselines.heuristics import FlatRateCharging, PVFollowingCharging, VoltWattPV
 from baselines.lookahead import LookAheadConfig, LookAheadController
@@ -38,6 +47,8 @@ def main() -> None:
     parser.add_argument("--weights", default="0.5,0.5", help="w1,w2 of (unbalance, curtailment)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the day")
     parser.add_argument("--no-nsga2", action="store_true", help="skip the per-step NSGA-II day")
+    parser.add_argument("--front", type=int, default=0, help="weights of the day's front")
+    parser.add_argument("--figure", default=None, help="PNG of the front and controllers")
     args = parser.parse_args()
     w1, w2 = (float(v) for v in args.weights.split(","))
     scenario = build_scenario(load_scenario_config(), args.seed)
@@ -67,12 +78,14 @@ def main() -> None:
             controllers[f"look-ahead 4 h, {forecast}"] = LookAheadController(sim, settings, refs)
         controllers["oracle"] = oracle
         rows = {}
+        points: dict[str, tuple[float, float]] = {}
         for label, controller in controllers.items():
             started = time.perf_counter()
             result = sim.run(controller)
             steps, summary = result.steps, result.summary()
             cost = float((w1 * steps["f1"] / refs[0] + w2 * steps["f2"] / refs[1]).sum())
             rows[label] = (cost, summary, time.perf_counter() - started)
+            points[label] = _day_point(steps, refs)
         best, worst = rows["oracle"][0], rows["no control"][0]
         print(
             "| controller | day cost | optimality gap | mean PUI (%) | worst-step PUI (%) "
@@ -99,6 +112,58 @@ def main() -> None:
             "oracle at or below every controller within its gap: "
             f"{'yes' if not below else 'NO: ' + ', '.join(below)}"
         )
+        if args.front >= 2:
+            front = []
+            for w in np.linspace(0.0, 1.0, args.front):
+                swept = OracleController(sim, OracleConfig(weights=(w, 1.0 - w)), refs)
+                front.append((w, *_day_point(sim.run(swept).steps, refs)))
+            print("day's Pareto front (oracle at w = (w1, 1 - w1)), day totals:")
+            print("| w1 | sum f1/F1_ref | sum f2/F2_ref |")
+            print("|---|---|---|")
+            for w, a, b in front:
+                print(f"| {w:.3f} | {a:.2f} | {b:.2f} |")
+            if args.figure:
+                _figure(front, points, Path(args.figure), (w1, w2))
+                print(f"figure: {args.figure}")
+
+
+def _day_point(steps: pd.DataFrame, refs: tuple[float, float]) -> tuple[float, float]:
+    """The day's totals of the normalised costs (sum over steps of f1/F1_ref, f2/F2_ref)."""
+    return float((steps["f1"] / refs[0]).sum()), float((steps["f2"] / refs[1]).sum())
+
+
+def _figure(
+    front: list[tuple[float, float, float]],
+    points: dict[str, tuple[float, float]],
+    path: Path,
+    weights: tuple[float, float],
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    f = np.array([(a, b) for _, a, b in front])
+    ax.plot(f[:, 0], f[:, 1], "k-o", ms=4, label="day's Pareto front (oracle, w swept)")
+    markers = iter("sD^v<>pPX*h")
+    for label, (a, b) in points.items():
+        ax.plot(
+            a,
+            b,
+            next(markers, "o"),
+            ms=9,
+            label=f"{label} (w = {weights})" if label == "oracle" else label,
+        )
+    ax.set_xlabel("day total of f1 / F1_ref (unbalance)")
+    ax.set_ylabel("day total of f2 / F2_ref (curtailment)")
+    ax.set_title("The day's Pareto front and each controller's day")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
