@@ -189,6 +189,10 @@ def _simulate_unit(config: BenchmarkConfig, base: ScenarioConfig, unit: Unit) ->
         "decision_s_per_step": float(np.mean(timer.seconds)) if timer.seconds else 0.0,
         "energy_guarantee": scenario_config.ev.energy_guarantee,
     }
+    plan = getattr(controller, "plan", None)
+    if plan is not None:  # the oracle plans before the day: its certificate and its time
+        meta["oracle_gap"] = float(plan.gap)
+        meta["plan_s"] = float(plan.seconds)
     return UnitOutput(unit, True, steps=steps, fronts=fronts, meta=meta)
 
 

@@ -216,6 +216,9 @@ def test_every_controller_has_its_optimality_gap_against_the_oracle(tmp_path: Pa
     # Every controller serves every EV, so none may beat the day's optimum.
     assert (days["ev_unserved_kwh"] < 1e-6).all()
     assert (gap > -0.05).all(), gap
+    (status,) = (only_run(tmp_path) / "units").glob("*__oracle.json")
+    meta = json.loads(status.read_text())["meta"]
+    assert meta["oracle_gap"] >= 0.0 and meta["plan_s"] > 0.0
 
 
 # --------------------------------------------------------------------------- the run
