@@ -83,6 +83,22 @@ STOP_RULES: tuple[StopRule, ...] = get_args(StopRule)
 FIXED_TOL_KW = 1e-9
 
 
+def check_weights(weights: object, where: str) -> tuple[float, float]:
+    """``weights`` as (w_unbalance, w_curtailment): two finite non-negative numbers summing
+    to 1.
+
+    Raises:
+        ConfigError: naming ``where`` and the value, when they are not.
+    """
+    try:
+        w = tuple(float(v) for v in weights)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        w = ()
+    if len(w) != 2 or not np.isfinite(w).all() or min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
+        raise ConfigError(f"{where}={weights!r} must be two non-negative numbers summing to 1")
+    return w[0], w[1]
+
+
 @dataclass(frozen=True)
 class NSGA2Config:
     """Settings of the per-timestep optimiser.
@@ -130,12 +146,7 @@ class NSGA2Config:
             raise ConfigError(f"nsga2.evaluator={self.evaluator!r} is not one of {EVALUATORS}")
         if self.selection not in SELECTIONS:
             raise ConfigError(f"nsga2.selection={self.selection!r} is not one of {SELECTIONS}")
-        w = tuple(float(v) for v in self.weights)
-        if len(w) != 2 or not np.isfinite(w).all() or min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
-            raise ConfigError(
-                f"nsga2.weights={self.weights!r} must be two non-negative numbers summing to 1"
-            )
-        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "weights", check_weights(self.weights, "nsga2.weights"))
         if self.cp_floor not in CP_FLOORS:
             raise ConfigError(f"nsga2.cp_floor={self.cp_floor!r} is not one of {CP_FLOORS}")
         for name in ("cap_f1", "warm_start"):

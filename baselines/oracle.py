@@ -37,18 +37,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from baselines.nsga2 import reduced_f1
+from baselines.nsga2 import check_weights, reduced_f1
 from powertrip_env import metrics
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.reduced import ReducedNetwork
 from powertrip_env.simulator import FeederSimulator, SimState
-
-
-def _check_weights(weights: tuple[float, float], where: str) -> tuple[float, float]:
-    w = tuple(float(v) for v in weights)
-    if len(w) != 2 or min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
-        raise ConfigError(f"{where}={weights!r} must be two non-negative numbers summing to 1")
-    return w[0], w[1]
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,7 @@ class OracleConfig:
     fd_kw: float = 1e-4
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weights", _check_weights(self.weights, "oracle.weights"))
+        object.__setattr__(self, "weights", check_weights(self.weights, "oracle.weights"))
         if not isinstance(self.max_iter, int) or self.max_iter < 1:
             raise ConfigError(f"oracle.max_iter={self.max_iter!r} must be an integer >= 1")
         if not self.gap_tol > 0.0:

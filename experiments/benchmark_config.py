@@ -27,7 +27,7 @@ from typing import Any
 
 from baselines import RULE_BASED
 from baselines.lookahead import FORECASTS
-from baselines.nsga2 import Evaluator, NSGA2Config, Selection
+from baselines.nsga2 import Evaluator, NSGA2Config, Selection, check_weights
 from powertrip_env.config import (
     DAY_TYPES,
     SEASONS,
@@ -59,13 +59,7 @@ def _int(name: str, value: object, minimum: int) -> int:
 
 
 def _weights(name: str, value: object) -> tuple[float, float]:
-    try:
-        w = tuple(float(v) for v in value)  # type: ignore[attr-defined]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}={value!r} must be two numbers, e.g. [0.5, 0.5]") from None
-    if len(w) != 2 or min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
-        raise ConfigError(f"{name}={value!r} must be two non-negative numbers summing to 1")
-    return w[0], w[1]
+    return check_weights(value, name)
 
 
 @dataclass(frozen=True)
