@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from agents.config import check_weights
-from powertrip_env.env import FAILURE_COST, PowerTripEnv
+from powertrip_env.env import PowerTripEnv
+from powertrip_env.episode import FAILURE_COST
 from powertrip_env.simulator import Controller, SimState
 
 

@@ -43,7 +43,7 @@ from pymoo.indicators.hv import HV
 from pymoo.indicators.igd_plus import IGDPlus
 
 from powertrip_env import metrics
-from powertrip_env.env import FAILURE_COST
+from powertrip_env.episode import FAILURE_COST
 
 if TYPE_CHECKING:  # figures import matplotlib, which unit workers do not need
     from experiments.figures import DayResultLike

@@ -35,18 +35,13 @@ from powertrip_env.config import (
     check_flag,
     load_scenario_config,
 )
-from powertrip_env.env import (
-    FAILURE_COST,
-    assemble_observations,
-    check_max_episode_steps,
-    observation_bounds,
-    phase_map,
-)
+from powertrip_env.episode import FAILURE_COST, check_max_episode_steps
 from powertrip_env.errors import ConfigError, EnvClosedError
 from powertrip_env.ev import EVFleetState
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.geometry import FeederGeometry, feeder_geometry
 from powertrip_env.grid.reduced import ReducedNetwork, ReducedSolution
+from powertrip_env.observation import assemble_observations, observation_bounds, phase_map
 from powertrip_env.profiles import DayGrid
 from powertrip_env.render import (
     FeederRenderer,
