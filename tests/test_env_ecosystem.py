@@ -356,3 +356,20 @@ def test_vector_reward_in_every_supported_mode() -> None:
             _, rewards, *_ = vec.step(vec.action_space.sample())
             assert np.shape(rewards) == (2, 2), name
         vec.close()
+
+
+def test_an_enwl_feeder_is_drawn_at_its_xy_positions() -> None:
+    """ENWL's ``XY_Position.xls`` places every drawn bus (no schematic fallback)."""
+    from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
+    from powertrip_env.grid.enwl import load_enwl_feeder
+    from powertrip_env.grid.layout import read_feeder_coords
+
+    folder = Path(__file__).parent / "data" / "enwl_sample" / "network_5" / "Feeder_4"
+    feeder = load_enwl_feeder(folder)
+    coords = read_feeder_coords(feeder)
+    assert coords
+    house = next(iter(coords))
+    placement = DevicePlacement(cps=(DeviceSpec("cp1", house, 1, 7.0),))
+    with OpenDSSEngine(feeder, placement) as engine:
+        geometry = feeder_geometry(engine)
+    assert not geometry.schematic

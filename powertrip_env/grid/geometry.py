@@ -2,7 +2,7 @@
 
 The lines come from the compiled circuit (every enabled ``Line`` between two LV buses), so any
 feeder an :class:`~powertrip_env.grid.engine.OpenDSSEngine` compiles can be drawn. The bus
-positions come from the feeder's coordinate file (:attr:`Feeder.bus_coords_csv`, metres) when
+positions come from the feeder's coordinate file (a CSV or ENWL's ``XY_Position.xls``, metres) when
 it places every drawn bus; otherwise from a tree layout of the lines (a schematic: distance
 from the transformer in line hops across, one row per branch end down), so a feeder without
 coordinates still renders.
@@ -10,15 +10,14 @@ coordinates still renders.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from powertrip_env.errors import FeederError
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.layout import read_feeder_coords
 
 
 @dataclass(frozen=True)
@@ -41,23 +40,6 @@ class FeederGeometry:
     schematic: bool
 
 
-def read_bus_coords(csv_path: Path | str) -> dict[str, tuple[float, float]]:
-    """Bus (lower case) -> ``(x_m, y_m)`` from a ``bus,x_m,y_m`` CSV.
-
-    Raises:
-        FeederError: the file does not exist or lacks one of the three columns.
-    """
-    path = Path(csv_path)
-    if not path.is_file():
-        raise FeederError(f"bus coordinate file {str(path)!r} does not exist")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"bus", "x_m", "y_m"} - set(reader.fieldnames or ())
-        if missing:
-            raise FeederError(f"{path}: missing column(s) {sorted(missing)}; need bus,x_m,y_m")
-        return {row["bus"].lower(): (float(row["x_m"]), float(row["y_m"])) for row in reader}
-
-
 def feeder_geometry(engine: OpenDSSEngine) -> FeederGeometry:
     """The LV buses and lines of ``engine``'s circuit, placed for drawing.
 
@@ -74,9 +56,7 @@ def feeder_geometry(engine: OpenDSSEngine) -> FeederGeometry:
         raise FeederError(f"feeder {engine.feeder.name!r} has no line between two LV buses")
     root = _root_bus(engine, index)
     ends = np.array(lines, dtype=np.intp)
-    coords: Mapping[str, tuple[float, float]] = {}
-    if engine.feeder.bus_coords_csv is not None:
-        coords = read_bus_coords(engine.feeder.bus_coords_csv)
+    coords: Mapping[str, tuple[float, float]] = read_feeder_coords(engine.feeder) or {}
     drawn = np.unique(ends)
     if all(bus_names[k] in coords for k in drawn):
         xy = np.array([coords.get(b, (np.nan, np.nan)) for b in bus_names], dtype=float)
