@@ -61,6 +61,27 @@ def cp_floor_kw(
     raise ConfigError(f"cp_floor={floor!r} is not one of {CP_FLOORS}")
 
 
+def guarantee_bounds_kw(
+    remaining_kwh: np.ndarray, after_kwh: np.ndarray, p_max_kw: np.ndarray, dt_h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) CP power bounds under the EV energy guarantee, kW, any leading axes.
+
+    ``upper = min(P_max, E_remaining / dt)``; ``lower = max(0, (E_remaining - after) / dt)``,
+    where ``after`` is the energy the charger can still deliver after this step
+    (``P_max * (t_dep - t - dt)``), capped at ``upper`` (rounding can leave it a hair above).
+    A CP without an EV has ``E_remaining = 0`` and so both bounds 0. The one implementation
+    of the guarantee: the day simulator calls it per step, the batched env over its copies.
+    """
+    upper = np.minimum(p_max_kw, remaining_kwh / dt_h)
+    lower = np.maximum((remaining_kwh - after_kwh) / dt_h, 0.0)
+    return np.minimum(lower, upper), upper
+
+
+def owed_after_kwh(remaining_kwh: np.ndarray, cp_kw: np.ndarray, dt_h: float) -> np.ndarray:
+    """Energy still owed after charging at ``cp_kw`` for one step, kWh (never below 0)."""
+    return np.maximum(remaining_kwh - cp_kw * dt_h, 0.0)
+
+
 @dataclass(frozen=True)
 class AlignedSession:
     """One charging session on the step grid.
@@ -201,12 +222,7 @@ class EVFleetState:
         if not self._any_plugged_t[t]:
             return np.zeros(self.p_max_kw.size), np.zeros(self.p_max_kw.size)
         remaining = self._energy[self._idx_t[t]]  # 0 where no EV is plugged in
-        upper = np.minimum(self.p_max_kw, remaining / self.dt_h)
-        lower = (remaining - self._after_kwh_t[t]) / self.dt_h
-        np.maximum(lower, 0.0, out=lower)
-        # Rounding can leave lower a hair above upper; the guarantee never asks for more.
-        np.minimum(lower, upper, out=lower)
-        return lower, upper
+        return guarantee_bounds_kw(remaining, self._after_kwh_t[t], self.p_max_kw, self.dt_h)
 
     def time_to_departure_h(self, t: int) -> np.ndarray:
         """(n_cp,) hours until the plugged-in EV leaves (0 when none is plugged in)."""
@@ -223,8 +239,7 @@ class EVFleetState:
         idx = self._idx_t[t]
         # A CP without an EV writes into the spare slot, which is zeroed again below; each
         # session belongs to one CP, so no index repeats otherwise.
-        self._energy[idx] -= cp_kw * self.dt_h
-        np.maximum(self._energy, 0.0, out=self._energy)
+        self._energy[idx] = owed_after_kwh(self._energy[idx], cp_kw, self.dt_h)
         self._energy[-1] = 0.0
 
     def unserved_kwh(self) -> np.ndarray:

@@ -7,10 +7,10 @@ N copies at once with the exact reduced network model
 (:class:`~powertrip_env.grid.reduced.ReducedNetwork`, about 1e-12 pu from a tightly converged
 OpenDSS solve). One OpenDSS engine builds the model and is then closed; the step is pure numpy.
 
-The EV bookkeeping of :class:`~powertrip_env.ev.EVFleetState` (bounds with the energy
-guarantee, energy delivered) is mirrored here over a leading copy axis by the functions
+The EV bookkeeping is :mod:`powertrip_env.ev`'s (:func:`~powertrip_env.ev.guarantee_bounds_kw`,
+:func:`~powertrip_env.ev.owed_after_kwh`), applied here over a leading copy axis by
 :func:`_cp_bounds` and :func:`_deliver`; ``tests/test_vector_env.py`` holds the two envs in
-lockstep so that the two stay the same.
+lockstep.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from powertrip_env.config import (
 )
 from powertrip_env.episode import FAILURE_COST, check_max_episode_steps
 from powertrip_env.errors import ConfigError, EnvClosedError
-from powertrip_env.ev import EVFleetState
+from powertrip_env.ev import EVFleetState, guarantee_bounds_kw, owed_after_kwh
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.geometry import FeederGeometry, feeder_geometry
 from powertrip_env.grid.reduced import ReducedNetwork, ReducedSolution
@@ -120,10 +120,8 @@ def _cp_bounds(
     """
     if not energy_guarantee:  # seed formulation: the EV's no-control request
         return np.zeros_like(request_kw), request_kw
-    upper = np.minimum(p_max_kw, remaining_kwh / dt_h)
-    after_h = np.maximum(stop_step - t[:, np.newaxis] - 1, 0.0) * dt_h
-    lower = np.maximum(0.0, (remaining_kwh - p_max_kw * after_h) / dt_h)
-    lower = np.minimum(lower, upper)
+    after_kwh = p_max_kw * (np.maximum(stop_step - t[:, np.newaxis] - 1, 0.0) * dt_h)
+    lower, upper = guarantee_bounds_kw(remaining_kwh, after_kwh, p_max_kw, dt_h)
     return np.where(plugged, lower, 0.0), np.where(plugged, upper, 0.0)
 
 
@@ -133,7 +131,7 @@ def _deliver(
     """Book the energy each plugged-in EV of copies ``rows`` received at ``cp_kw`` (in place)."""
     r, c = np.nonzero(session >= 0)  # one session per CP: no index repeats within a copy
     copy, s = rows[r], session[r, c]
-    remaining_kwh[copy, s] = np.maximum(0.0, remaining_kwh[copy, s] - cp_kw[r, c] * dt_h)
+    remaining_kwh[copy, s] = owed_after_kwh(remaining_kwh[copy, s], cp_kw[r, c], dt_h)
 
 
 class BatchedPowerTripEnv(VectorEnv):
