@@ -7,8 +7,9 @@ Built from a benchmark run folder's tables (:mod:`experiments.benchmark_tables`)
   95 % Student-t interval (over all test days, then per day);
 * the hypervolume of NSGA-II's front and of the agents' points per day;
 * for each test day (its first seed): the comparison figures of :mod:`experiments.figures`,
-  NSGA-II's Pareto fronts with every controller's point overlaid, and a heat map of PUI per
-  CP bus over the day (mean over seeds).
+  NSGA-II's Pareto fronts with every controller's point overlaid, a heat map of PUI per
+  CP bus over the day (mean over seeds), and the controlled day as a strip of the env's
+  feeder frames and an animated GIF (:mod:`experiments.day_strip`).
 
 The HTML embeds its figures as base64 PNGs and loads nothing from the network; the Markdown
 links the PNGs under ``figures/``.
@@ -34,6 +35,13 @@ from experiments import runs
 from experiments.benchmark_config import BenchmarkConfig, benchmark_config_from_dict
 from experiments.benchmark_tables import unit_summaries
 from experiments.benchmark_units import plan_units
+from experiments.day_strip import (
+    DayStripSettings,
+    RecordedSetpoints,
+    replay_day,
+    write_gif,
+    write_strip,
+)
 from powertrip_env.config import ScenarioConfig, scenario_config_from_dict
 from powertrip_env.simulator import DayResult
 
@@ -274,6 +282,89 @@ def day_figures(
     return out
 
 
+def recorded_setpoints(
+    rows: pd.DataFrame, fronts: pd.DataFrame, base: ScenarioConfig
+) -> RecordedSetpoints:
+    """A controller's recorded setpoints of one unit, step by step.
+
+    The CP powers are in the results; each PV's setpoint only in NSGA-II's fronts (its chosen
+    point). Elsewhere a PV setpoint is left NaN: the replay shares the step's recorded PV total
+    out in proportion to availability (:class:`~experiments.day_strip.RecordedSetpoints`).
+    """
+    rows = rows.sort_values("step")
+    cps = [d.name for d in base.devices.cps]
+    pvs = [d.name for d in base.devices.pvs]
+    x = np.full((len(rows), len(cps) + len(pvs)), np.nan)
+    x[:, : len(cps)] = rows[[f"cp_kw_{c}" for c in cps]].to_numpy()
+    if not fronts.empty:
+        chosen = fronts[fronts["chosen"]].set_index("step")
+        where = rows["step"].isin(chosen.index).to_numpy()
+        steps = rows["step"].to_numpy()[where]
+        x[where, len(cps) :] = chosen.loc[steps, [f"x_kw_{p}" for p in pvs]].to_numpy()
+    available = rows["pv_available_kw"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(available > 0, rows["pv_kw"].to_numpy() / available, 0.0)
+    return RecordedSetpoints(x, share)
+
+
+def day_pictures(
+    run_dir: Path,
+    config: BenchmarkConfig,
+    base: ScenarioConfig,
+    results: pd.DataFrame,
+    fronts: pd.DataFrame,
+    settings: DayStripSettings,
+) -> dict[str, list[ReportFigure]]:
+    """Test day label -> the strip (and GIF) of its controlled day, first seed with results.
+
+    The day shown is NSGA-II's when it ran, else the first other controller's (no control's
+    only when it ran alone), replayed from its recorded setpoints in the env.
+    """
+    # Imported here: experiments.benchmark imports this module (it writes the report).
+    from experiments.benchmark import day_scenario
+
+    out: dict[str, list[ReportFigure]] = {}
+    if not settings.strip:
+        return out
+    for day in config.days:
+        rows = results[results["day"] == day.label]
+        if rows.empty:
+            continue
+        seed = int(rows["seed"].iloc[0])
+        mine = rows[rows["seed"] == seed]
+        ran = list(dict.fromkeys(mine["controller"]))
+        controller = (
+            "nsga2" if "nsga2" in ran else next((c for c in ran if c != "no_control"), ran[0])
+        )
+        unit_fronts = (
+            fronts[(fronts["day"] == day.label) & (fronts["seed"] == seed)]
+            if controller == "nsga2" and not fronts.empty
+            else pd.DataFrame()
+        )
+        setpoints = recorded_setpoints(mine[mine["controller"] == controller], unit_fronts, base)
+        replay = replay_day(day_scenario(base, day), seed, setpoints, len(setpoints.x_kw), settings)
+        when = f"{controller}, {day.label}, seed {seed}"
+        folder = run_dir / "figures" / day.label
+        approximated = setpoints.approximated_steps
+        note = (
+            f"; PV setpoints of {approximated} steps shared out of the recorded PV total"
+            if approximated
+            else ""
+        )
+        title = f"{when}: the feeder at moments of the day (lowest phase voltage)"
+        found = [
+            ReportFigure(
+                write_strip(replay, folder / "day_strip.png", title),
+                f"The day in frames, replayed from its setpoints in the env ({when}{note})",
+            )
+        ]
+        gif = write_gif(replay, folder / "day.gif")
+        if gif is not None:
+            found.append(ReportFigure(gif, f"The whole day, animated ({when}{note})"))
+        out[day.label] = found
+    return out
+
+
 # --- Writing ------------------------------------------------------------------------------------
 
 
@@ -301,8 +392,9 @@ def _html_table(table: Table) -> str:
 def _html_figure(figure: ReportFigure) -> str:
     data = base64.b64encode(figure.path.read_bytes()).decode("ascii")
     caption = html.escape(figure.caption)
+    kind = "gif" if figure.path.suffix == ".gif" else "png"
     return (
-        f"<figure><img alt='{caption}' src='data:image/png;base64,{data}'>"
+        f"<figure><img alt='{caption}' src='data:image/{kind};base64,{data}'>"
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
@@ -352,8 +444,16 @@ def _settings_lines(config: BenchmarkConfig, base: ScenarioConfig) -> list[str]:
     ]
 
 
-def write_report(run_dir: Path) -> tuple[Path, Path]:
-    """Write ``report.html`` and ``report.md`` of a benchmark run folder; return their paths."""
+def write_report(
+    run_dir: Path,
+    pictures: DayStripSettings | None = None,
+) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` of a benchmark run folder; return their paths.
+
+    ``pictures``: whether (and how) each test day's controlled day is drawn as a strip of
+    feeder frames and a GIF (:mod:`experiments.day_strip`; a few seconds a day); default:
+    both, at :class:`~experiments.day_strip.DayStripSettings`' defaults.
+    """
     meta = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     config = benchmark_config_from_dict(meta["benchmark"], resolve_paths=False)
     base = scenario_config_from_dict(meta["config"])
@@ -377,6 +477,11 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
         if not results.empty
         else {}
     )
+    if not results.empty:
+        for day, found in day_pictures(
+            run_dir, config, base, results, read["fronts"], pictures or DayStripSettings()
+        ).items():
+            figures.setdefault(day, []).extend(found)
     failed = units[units["status"] != "ok"]
     title = f"PowerTrip benchmark: {run_dir.name}"
     settings = _settings_lines(config, base)

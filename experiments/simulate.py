@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -21,6 +22,7 @@ from rich.table import Table
 from baselines import RULE_BASED, rule_based
 from baselines.no_control import NoControl
 from experiments import runs
+from experiments.day_strip import RecordedSetpoints, replay_day, write_gif, write_strip
 from powertrip_env.config import ScenarioConfig, load_scenario_config
 from powertrip_env.errors import ConfigError
 from powertrip_env.scenario import build_scenario
@@ -46,6 +48,8 @@ class SimulateArgs:
     or ``oracle``; other than no control, it runs beside no control."""
     weights: tuple[float, float] = (0.5, 0.5)
     """(unbalance, curtailment) weights of the oracle's day cost."""
+    day_pictures: bool = True
+    """Draw the (controlled) day's strip of feeder frames and its GIF (a few seconds)."""
 
     def __post_init__(self) -> None:
         check_steps(self.steps)
@@ -132,6 +136,21 @@ def write_day_figures(
     ]
 
 
+def day_pictures(
+    config: ScenarioConfig, seed: int, label: str, x_kw: np.ndarray, run_dir: Path
+) -> list[str]:
+    """Replay the day's setpoints ``x_kw`` in the env; write its strip and GIF under
+    ``figures/``; return the report's Markdown lines for them."""
+    replay = replay_day(config, seed, RecordedSetpoints(x_kw), len(x_kw))
+    title = f"{label}, seed {seed}: the feeder at moments of the day (lowest phase voltage)"
+    strip = write_strip(replay, run_dir / "figures" / "day_strip.png", title)
+    lines = [f"![{label}: the day in frames](figures/{strip.name})"]
+    gif = write_gif(replay, run_dir / "figures" / "day.gif")
+    if gif is not None:
+        lines += ["", f"![{label}: the whole day](figures/{gif.name})"]
+    return lines
+
+
 def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
     """Run the no-control study and return its run folder."""
     config = config or load_scenario_config(args.scenario)
@@ -154,6 +173,8 @@ def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
             [r.steps.assign(controller=name) for name, r in results.items()], ignore_index=True
         )
         runs.write_parquet(run_dir / "results.parquet", frame)
+        # The log holds the last day run: the controlled one (no control without --controller).
+        recorded = sim.log.x_kw[: len(results[names[-1]].steps)].copy()
         summaries = {name: r.summary() for name, r in results.items()}
         warnings = results[names[-1]].warnings()
         runs.write_json(run_dir / "summary.json", {**summaries, "warnings": warnings})
@@ -177,6 +198,8 @@ def simulate(args: SimulateArgs, config: ScenarioConfig | None = None) -> Path:
     for w in warnings:
         console.print(f"[bold yellow]warning:[/] {w}")
     report += ["", *[f"![{p.stem}](figures/{p.name})" for p in paths]]
+    if args.day_pictures:
+        report += ["", *day_pictures(config, args.seed, labels[names[-1]], recorded, run_dir)]
     runs.write_text(run_dir / "report.md", "\n".join(report) + "\n")
     console.print(f"run folder: {run_dir}")
     return run_dir

@@ -16,15 +16,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from experiments import indicators
-from experiments.benchmark import run_benchmark
-from experiments.benchmark_config import benchmark_config_from_dict
+from experiments.benchmark import day_scenario, run_benchmark
+from experiments.benchmark_config import TestDay, benchmark_config_from_dict
 from experiments.benchmark_figures import plot_unbalance_heatmap
-from experiments.report import format_ci, mean_ci
+from experiments.day_strip import replay_day
+from experiments.report import format_ci, mean_ci, recorded_setpoints
 from powertrip_env import metrics
-from powertrip_env.config import default_scenario_path
+from powertrip_env.config import default_scenario_path, scenario_config_from_dict
 from powertrip_env.errors import ConfigError
+from powertrip_env.render import FRAME_SHAPE
 
 FRONT = np.array([[0.2, 0.8], [0.5, 0.5], [0.8, 0.2]])
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -143,13 +146,54 @@ def test_report_has_the_tables_and_every_figure(report_run: Path) -> None:
         assert "95%" in text and "Hypervolume" in text
         assert "decision time per step (ms)" in text and "IGD+" in text
     images = embedded_images(page)
-    # Unbalance, voltage drop, PV usage, EV energy, Pareto fronts and the heat map.
-    assert len(images) == 6
+    # Unbalance, voltage drop, PV usage, EV energy, Pareto fronts, the heat map, the strip.
+    assert len(images) == 7
     for png in images:
         assert_drawn(pixels(png))
+    assert len(re.findall(r"src='data:image/gif;base64,", page)) == 1  # the day's GIF
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(linked) == 6 and all((report_run / p).is_file() for p in linked)
+    assert len(linked) == 8 and all((report_run / p).is_file() for p in linked)
     assert not re.search(r"""(src|href)=['"]?(https?:)?//""", page)  # nothing online
+
+
+def test_report_shows_the_controlled_day_in_frames(report_run: Path) -> None:
+    folder = report_run / "figures" / "summer-weekday"
+    strip = pixels(folder / "day_strip.png")
+    assert_drawn(strip, min_width=1500, min_height=800)  # 3 x 2 tiles of the feeder
+    with Image.open(folder / "day.gif") as gif:
+        # 52 steps of 15 minutes, a frame every 30 minutes, each the env's full frame.
+        assert (gif.n_frames, gif.size) == (26, (FRAME_SHAPE[1], FRAME_SHAPE[0]))
+    md = (report_run / "report.md").read_text(encoding="utf-8")
+    assert "replayed from its setpoints in the env (nsga2, summer-weekday, seed 0)" in md
+
+
+def test_the_replayed_day_is_the_recorded_day(report_run: Path) -> None:
+    meta = json.loads((report_run / "config.json").read_text(encoding="utf-8"))
+    base = scenario_config_from_dict(meta["config"])
+    results = pd.read_parquet(report_run / "results.parquet")
+    fronts = pd.read_parquet(report_run / "fronts.parquet")
+    mine = (results["day"] == "summer-weekday") & (results["seed"] == 1)
+    rows = results[mine & (results["controller"] == "nsga2")].sort_values("step")
+    fronts = fronts[(fronts["day"] == "summer-weekday") & (fronts["seed"] == 1)]
+    setpoints = recorded_setpoints(rows, fronts, base)
+    assert setpoints.approximated_steps == 0  # every PV setpoint from NSGA-II's chosen point
+    config = day_scenario(base, TestDay("summer", "weekday"))
+    replay = replay_day(config, 1, setpoints, len(rows))
+    # Curtailment follows from the setpoints alone: exact. Unbalance agrees to the power
+    # flow's tolerance (OpenDSS starts each solve from the last one, and NSGA-II's re-checks
+    # of its front ran between the recorded steps).
+    np.testing.assert_allclose(replay.f_norm[:, 1], rows["f2_norm"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(replay.f_norm[:, 0], rows["f1_norm"], rtol=5e-3, atol=1e-6)
+    moments = dict(replay.moments)
+    assert {"night", "morning"} <= set(moments) and len(moments) >= 4
+    night, pv_peak = replay.frames[moments["night"]], replay.frames[moments["PV peak"]]
+    assert night.shape == pv_peak.shape == (*FRAME_SHAPE, 3)
+    # The feeder itself (left square), not only the panel's text, changes with the sun.
+    changed = (night[:, : FRAME_SHAPE[0]] != pv_peak[:, : FRAME_SHAPE[0]]).any(axis=-1)
+    assert changed.mean() > 0.01
+    again = replay_day(config, 1, setpoints, len(rows))  # seeded: the same pictures
+    assert again.moments == replay.moments
+    assert all(np.array_equal(again.frames[t], f) for t, f in replay.frames.items())
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (chromium)")
@@ -184,7 +228,7 @@ def test_report_renders_offline_in_headless_chromium(report_run: Path, tmp_path:
     found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
     assert found, dom[-2000:]
     laid_out = json.loads(found.group(1).replace("&quot;", '"'))
-    assert len(laid_out["images"]) == 6
+    assert len(laid_out["images"]) == 8  # seven PNGs and the GIF
     assert all(
         done and natural >= 600 and shown > 100 for done, natural, shown in laid_out["images"]
     )
