@@ -31,6 +31,7 @@ def _simulate(ns: argparse.Namespace) -> None:
             progress=not ns.no_progress,
             controller=ns.controller,
             weights=ns.weights,
+            day_pictures=not ns.no_pictures,
         )
     )
 
@@ -257,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=_weights, default=(0.5, 0.5), help="oracle's, e.g. 0.5,0.5")
     p.add_argument("--out", default="runs", help="folder for run folders")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--no-pictures", action="store_true", help="skip the day's strip of frames and its GIF"
+    )
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("optimize", help="a day under NSGA-II control, compared with no control")

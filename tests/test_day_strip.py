@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from experiments.cli import main
 from experiments.day_strip import DayStripSettings, strip_moments
 from experiments.simulate import SimulateArgs, simulate
 from powertrip_env.errors import ConfigError
@@ -71,7 +72,9 @@ def test_simulate_report_shows_the_day_in_frames(tmp_path: Path) -> None:
     assert (first != last).any()
 
 
-def test_simulate_without_pictures_draws_none(tmp_path: Path) -> None:
-    run = simulate(SimulateArgs(steps=4, out=str(tmp_path), progress=False, day_pictures=False))
+def test_simulate_no_pictures_draws_none(tmp_path: Path) -> None:
+    args = ["simulate", "--steps", "4", "--out", str(tmp_path), "--no-progress", "--no-pictures"]
+    assert main(args) == 0
+    (run,) = tmp_path.iterdir()
     assert not (run / "figures" / "day_strip.png").exists()
     assert "day_strip" not in (run / "report.md").read_text(encoding="utf-8")
