@@ -12,10 +12,21 @@ For each weight w of the sweep (1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (
    ``baselines/nsga2.py``) and no control on the same held-out days (day seeds
    ``EVAL_DAY_BASE + k``, never seen in training) in the day simulator of the OpenDSS env,
    with the EV energy guarantee;
-3. report each controller's normalised weighted day cost (mean over the days of the mean over
+3. run the day's optimum with perfect foresight at w (``baselines/oracle.py``, planned on the
+   whole day and replayed in OpenDSS) on the same days;
+4. report each controller's normalised weighted day cost (mean over the days of the mean over
    steps of ``w . [f1/F1_ref, f2/F2_ref]``, :mod:`agents.evaluation`; lower is better), the
-   ratio agent / NSGA-II (target <= 1.10), and the decision time per step of each (target:
+   ratio agent / NSGA-II (target <= 1.10), each controller's optimality gap
+   ``(cost - oracle) / (no control - oracle)`` (of the costs averaged over the days: 0 is the
+   optimum, 1 no better than no control), and the decision time per step of each (target:
    the agent at least 1000x faster).
+
+**Look-ahead agents** (``--lookahead``): besides the agent above, train a second agent per
+weight with ``agents/hyperparams/ppo_batched_lookahead.yaml`` (gamma 0.99, gae_lambda 0.95:
+a horizon of about 100 steps, 8 h, so that the discount sees the EV deadlines, hours ahead at
+5-minute steps; or ``--lookahead PATH`` for another file), reported as "look-ahead agent"
+with its own gap and whether it beats per-step NSGA-II at that weight. ``--weights 0.5,0.5``
+(repeatable) runs chosen weights instead of the sweep.
 
 Budget on the 2-core development machine (documented, at most 60 minutes): the trainings
 and the NSGA-II days run in a pool of ``--workers`` processes (default 2, one torch and BLAS
@@ -28,9 +39,12 @@ everything runs (tiny budget, 24-step days, about a minute). ``--backend opendss
 --timesteps 40000`` trains on the OpenDSS env instead (about 100 env steps/s).
 
 NSGA-II is deterministic for given weight, day, population, generations, seed, steps and
-code, so its day results are cached (``<out>/cache/agents-nsga2/``, keyed by all of them and
-a hash of ``powertrip_env`` and ``baselines``); ``--no-cache`` computes every day afresh.
-The printed summary says how many NSGA-II days came from the cache.
+code, and so is the oracle for given weight, day, steps, iterations and code, so their day
+results are cached (``<out>/cache/agents-nsga2/``, keyed by all of them and a hash of
+``powertrip_env`` and ``baselines``); ``--no-cache`` computes every day afresh. The printed
+summary says how many NSGA-II and oracle days came from the cache. With ``--steps N`` the
+oracle's whole-day plan is replayed for the first N steps only: its cost over them is no
+lower bound there (it owes energy to later steps), so gaps of partial days are indicative.
 
 NSGA-II lives in ``baselines/nsga2.py``; it is imported lazily and, when absent, only the
 agent side is reported (with a note that the comparison is pending).
@@ -39,6 +53,7 @@ Usage::
 
     python benchmarks/agents_quality.py [--timesteps 2000000] [--days 2] [--workers 2] [--no-cache]
     python benchmarks/agents_quality.py --backend opendss --algo sac --timesteps 40000
+    python benchmarks/agents_quality.py --weights 0.5,0.5 --lookahead --timesteps 500000 --days 1
     python benchmarks/agents_quality.py --smoke
 """
 
@@ -50,6 +65,7 @@ import multiprocessing
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -63,11 +79,19 @@ from agents.config import (
     Algo,
     EnvBackend,
     TrainConfig,
+    check_weights,
+    default_hyperparams_path,
     load_hyperparams,
 )
+from powertrip_env.errors import ConfigError
 
 TARGET_COST_RATIO = 1.10
 TARGET_SPEEDUP = 1000.0
+LOOKAHEAD_HYPERPARAMS = str(
+    default_hyperparams_path("ppo", "batched").with_name("ppo_batched_lookahead.yaml")
+)
+"""The shipped look-ahead PPO hyperparameters (gamma 0.99) of ``--lookahead``."""
+AGENT, LOOKAHEAD_AGENT = "agent", "look-ahead agent"
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,13 @@ class BenchArgs:
     charging, the moves that lower unbalance, are learnt faster. 0: every weight; > 1: none."""
     hyperparams: str | None = None
     """Hyperparameter YAML (None: the shipped one for ``algo`` and ``backend``)."""
+    lookahead: str | None = None
+    """Hyperparameter YAML of a second, look-ahead agent trained per weight (None: none;
+    ``LOOKAHEAD_HYPERPARAMS`` is the shipped one, gamma 0.99)."""
+    weights: tuple[tuple[float, float], ...] = tuple(
+        (float(w1), float(w2)) for w1, w2 in DEFAULT_SWEEP_WEIGHTS
+    )
+    """Weights (w1, w2) to train and compare at (default: the sweep)."""
     days: int = 2
     """Held-out days (EVAL_DAY_BASE + 0, 1, ...)."""
     steps: int | None = None
@@ -112,6 +143,8 @@ class BenchArgs:
     """NSGA-II population."""
     nsga_gen: int = 100
     """NSGA-II generations per step."""
+    oracle_iter: int = 500
+    """The oracle's projected-gradient iterations at most (``OracleConfig.max_iter``)."""
     workers: int = 2
     """Processes for trainings and NSGA-II days."""
     seed: int = 0
@@ -140,8 +173,9 @@ def _train_task(config: TrainConfig) -> str:
 
 
 def _agent_task(
-    run_dir: str, days: tuple[int, ...], steps: int | None, weights: tuple[float, float]
+    run_dirs: dict[str, str], days: tuple[int, ...], steps: int | None, weights: tuple[float, float]
 ) -> list[dict[str, Any]]:
+    """Every agent of ``run_dirs`` (label -> training run) and no control on ``days``."""
     import torch
 
     from agents.evaluation import evaluate_days
@@ -154,9 +188,9 @@ def _agent_task(
     env = PowerTripEnv()
     try:
         controllers: dict[str, Controller] = {
-            "agent": AgentController(run_dir, env=env),
-            "no control": NoControl(),
+            label: AgentController(run_dir, env=env) for label, run_dir in run_dirs.items()
         }
+        controllers["no control"] = NoControl()
         days_frame = evaluate_days(controllers, env, days, weights, steps=steps).days
     finally:
         env.close()
@@ -180,6 +214,27 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _cache_path(cache_dir: Path, kind: str, inputs: dict[str, Any]) -> Path:
+    """Where ``kind``'s day result for ``inputs`` (and the current code) is cached."""
+    import hashlib
+
+    key = json.dumps({**inputs, "code": code_fingerprint()}, sort_keys=True)
+    return cache_dir / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def _cached(cache: Path | None, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``compute()``'s day result, read from ``cache`` when there, written there when not."""
+    if cache is not None and cache.is_file():
+        return {**json.loads(cache.read_text(encoding="utf-8")), "cached": True}
+    row = compute()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, cache)
+    return {**row, "cached": False}
+
+
 def nsga2_cache_path(
     cache_dir: Path,
     weights: tuple[float, float],
@@ -190,21 +245,16 @@ def nsga2_cache_path(
     seed: int,
 ) -> Path:
     """Where NSGA-II's result for these inputs (and the current code) is cached."""
-    import hashlib
+    inputs = {"weights": [float(w) for w in weights], "day": int(day), "steps": steps}
+    return _cache_path(cache_dir, "nsga2", inputs | {"pop": pop, "gen": gen, "seed": seed})
 
-    key = json.dumps(
-        {
-            "weights": [float(w) for w in weights],
-            "day": int(day),
-            "steps": steps,
-            "pop": pop,
-            "gen": gen,
-            "seed": seed,
-            "code": code_fingerprint(),
-        },
-        sort_keys=True,
-    )
-    return cache_dir / f"nsga2-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+def oracle_cache_path(
+    cache_dir: Path, weights: tuple[float, float], day: int, steps: int | None, max_iter: int
+) -> Path:
+    """Where the oracle's result for these inputs (and the current code) is cached."""
+    inputs = {"weights": [float(w) for w in weights], "day": int(day), "steps": steps}
+    return _cache_path(cache_dir, "oracle", inputs | {"max_iter": max_iter})
 
 
 def _nsga2_task(
@@ -224,15 +274,24 @@ def _nsga2_task(
     cache = None
     if cache_dir is not None:
         cache = nsga2_cache_path(Path(cache_dir), weights, day, steps, pop, gen, seed)
-        if cache.is_file():
-            return {**json.loads(cache.read_text(encoding="utf-8")), "cached": True}
-    row = _nsga2_day(weights, day, steps, pop, gen, seed)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, cache)
-    return {**row, "cached": False}
+    return _cached(cache, lambda: _nsga2_day(weights, day, steps, pop, gen, seed))
+
+
+def _oracle_task(
+    weights: tuple[float, float],
+    day: int,
+    steps: int | None,
+    max_iter: int,
+    cache_dir: str | None = None,
+) -> dict[str, Any]:
+    """The day's optimum (perfect foresight) on one day at ``weights``, cached like NSGA-II's.
+
+    The oracle is deterministic (no random draw) for given inputs and code.
+    """
+    cache = None
+    if cache_dir is not None:
+        cache = oracle_cache_path(Path(cache_dir), weights, day, steps, max_iter)
+    return _cached(cache, lambda: _oracle_day(weights, day, steps, max_iter))
 
 
 def _nsga2_day(
@@ -264,10 +323,46 @@ def _nsga2_day(
     }
 
 
+def _oracle_day(
+    weights: tuple[float, float], day: int, steps: int | None, max_iter: int
+) -> dict[str, Any]:
+    from agents.evaluation import normalised_objectives
+    from baselines.oracle import OracleConfig, OracleController
+    from powertrip_env.env import PowerTripEnv
+
+    env = PowerTripEnv()
+    try:
+        env.reset(options={"day_seed": day})
+        assert env.sim is not None
+        oracle = OracleController(
+            env.sim, OracleConfig(weights=weights, max_iter=max_iter), env.refs
+        )
+        result = env.sim.run(oracle, steps=steps)
+        f_norm = normalised_objectives(result.steps, env.refs)
+    finally:
+        env.close()
+    n_steps = len(f_norm)
+    day_steps = oracle.plan.x_kw.shape[0]
+    return {
+        "controller": "oracle",
+        "day_seed": day,
+        "weighted_cost": float((f_norm @ np.asarray(weights)).mean()),
+        "f1_norm_mean": float(f_norm[:, 0].mean()),
+        "f2_norm_mean": float(f_norm[:, 1].mean()),
+        # the plan's Frank-Wolfe gap, in the same unit as weighted_cost (mean over steps)
+        "oracle_gap": float(oracle.plan.gap) / max(day_steps, 1),
+        "oracle_iterations": oracle.plan.iterations,
+        "decision_s_per_step": oracle.plan.seconds / max(n_steps, 1),
+    }
+
+
 # ------------------------------------------------------------------------------- the bench
-def _train_config(args: BenchArgs, weights: tuple[float, float], out: Path) -> TrainConfig:
+def _train_config(
+    args: BenchArgs, weights: tuple[float, float], out: Path, hyperparams: str | None = None
+) -> TrainConfig:
+    """The training at ``weights`` (``hyperparams``: a YAML instead of ``args.hyperparams``)."""
     every = max(args.timesteps // 4, 1)
-    params = load_hyperparams(args.algo, args.hyperparams, args.backend)
+    params = load_hyperparams(args.algo, hyperparams or args.hyperparams, args.backend)
     from_no_control = weights[1] >= args.no_control_start_w2
     config = TrainConfig(
         algo=args.algo,
@@ -309,12 +404,26 @@ def run(args: BenchArgs) -> dict[str, Any]:
     bench_dir = out / f"benchmark-agents__{time.strftime('%Y%m%dT%H%M%S')}"
     bench_dir.mkdir(parents=True, exist_ok=True)
     days = tuple(EVAL_DAY_BASE + k for k in range(args.days))
-    weights = [(float(w1), float(w2)) for w1, w2 in DEFAULT_SWEEP_WEIGHTS]
+    weights = [check_weights(w, "--weights") for w in args.weights]
     with_nsga2 = _nsga2_available()
+    hyperparams = {AGENT: args.hyperparams}
+    if args.lookahead is not None:
+        hyperparams[LOOKAHEAD_AGENT] = args.lookahead
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
-        trainings = {w: pool.submit(_train_task, _train_config(args, w, out)) for w in weights}
+        trainings = {
+            (w, label): pool.submit(_train_task, _train_config(args, w, out, path))
+            for w in weights
+            for label, path in hyperparams.items()
+        }
+        oracles = {
+            w: [
+                pool.submit(_oracle_task, w, d, args.steps, args.oracle_iter, args.cache)
+                for d in days
+            ]
+            for w in weights
+        }
         nsga: dict[tuple[float, float], list[Future[dict[str, Any]]]] = {}
         if with_nsga2:
             for w in weights:
@@ -331,12 +440,22 @@ def run(args: BenchArgs) -> dict[str, Any]:
                     )
                     for d in days
                 ]
-        run_dirs = {w: f.result() for w, f in trainings.items()}
+        run_dirs = {key: f.result() for key, f in trainings.items()}
         t_train = time.perf_counter() - t0
-        agents = {w: pool.submit(_agent_task, run_dirs[w], days, args.steps, w) for w in weights}
+        agents = {
+            w: pool.submit(
+                _agent_task,
+                {label: run_dirs[w, label] for label in hyperparams},
+                days,
+                args.steps,
+                w,
+            )
+            for w in weights
+        }
         rows: list[dict[str, Any]] = []
         for w in weights:
-            for row in agents[w].result() + [f.result() for f in nsga.get(w, [])]:
+            others = [f.result() for f in nsga.get(w, []) + oracles[w]]
+            for row in agents[w].result() + others:
                 rows.append({"w1": w[0], "w2": w[1], **row})
     t_total = time.perf_counter() - t0
     results = {
@@ -345,20 +464,28 @@ def run(args: BenchArgs) -> dict[str, Any]:
         "nsga2_available": with_nsga2,
         "train_wall_s": t_train,
         "total_wall_s": t_total,
-        "run_dirs": {f"{w[0]:.2f},{w[1]:.2f}": d for w, d in run_dirs.items()},
+        "run_dirs": {f"{w[0]:.2f},{w[1]:.2f} {label}": d for (w, label), d in run_dirs.items()},
         "rows": rows,
     }
     (bench_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     table = _table(rows, weights, with_nsga2)
     (bench_dir / "table.md").write_text(table + "\n")
     print(table)
-    cached = sum(1 for r in rows if r.get("cached"))
+    cached = {
+        k: sum(1 for r in rows if r.get("cached") and r["controller"] == k)
+        for k in ("nsga2", "oracle")
+    }
+    trained = " and ".join(
+        f"{label} ({Path(path).name if path else 'shipped hyperparameters'})"
+        for label, path in hyperparams.items()
+    )
     print(
         f"\n{args.algo.upper()} on the {args.backend} env ({args.n_envs} copies, "
-        f"train days {args.train_days or 'all'}), {args.timesteps:,} steps per weight, "
-        f"held-out days {list(days)}, steps per day {args.steps or 'all'}; "
+        f"train days {args.train_days or 'all'}), {args.timesteps:,} steps per weight for each "
+        f"of: {trained}; held-out days {list(days)}, steps per day {args.steps or 'all'}; "
         f"training {t_train / 60:.1f} min, total {t_total / 60:.1f} min on {args.workers} "
-        f"workers; NSGA-II days from cache: {cached}\nresults: {bench_dir}"
+        f"workers; days from cache: NSGA-II {cached['nsga2']}, oracle {cached['oracle']}"
+        f"\nresults: {bench_dir}"
     )
     return results
 
@@ -377,39 +504,82 @@ def _ratio(agent: float, nsga: float) -> float:
     return 1.0 if agent <= 1e-12 else float("inf")
 
 
+def optimality_gap(cost: float, oracle: float, no_control: float) -> float:
+    """``(cost - oracle) / (no control - oracle)``: 0 at the optimum, 1 no better than no
+    control (nan where no control is already optimal)."""
+    span = no_control - oracle
+    return (cost - oracle) / span if span > 1e-12 else float("nan")
+
+
 def _table(rows: list[dict[str, Any]], weights: list[tuple[float, float]], with_nsga2: bool) -> str:
-    head = "| w (f1, f2) | agent cost | NSGA-II cost | agent / NSGA-II | no control cost |"
-    head += " agent ms/step | NSGA-II s/step | speed-up |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    lookahead = any(r["controller"] == LOOKAHEAD_AGENT for r in rows)
+    head = "| w (f1, f2) | agent cost | NSGA-II cost | agent / NSGA-II | oracle cost |"
+    head += " agent gap | NSGA-II gap |"
+    if lookahead:
+        head += " look-ahead agent cost | look-ahead agent gap | look-ahead agent < NSGA-II |"
+    head += " no control cost | agent ms/step | NSGA-II s/step | speed-up |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    verdicts = []
     for w in weights:
-        agent = _mean(rows, w, "agent", "weighted_cost")
+        agent = _mean(rows, w, AGENT, "weighted_cost")
         nc = _mean(rows, w, "no control", "weighted_cost")
-        t_agent = _mean(rows, w, "agent", "decision_s_per_step")
+        best = _mean(rows, w, "oracle", "weighted_cost")
+        t_agent = _mean(rows, w, AGENT, "decision_s_per_step")
+        nsga = _mean(rows, w, "nsga2", "weighted_cost")
+        ahead = _mean(rows, w, LOOKAHEAD_AGENT, "weighted_cost")
+        gap_nsga = optimality_gap(nsga, best, nc)
+        gap_ahead = optimality_gap(ahead, best, nc)
+        cells = [f"{agent:.4f}"]
         if with_nsga2:
-            nsga = _mean(rows, w, "nsga2", "weighted_cost")
-            t_nsga = _mean(rows, w, "nsga2", "decision_s_per_step")
             ratio = _ratio(agent, nsga)
             verdict = "MET" if ratio <= TARGET_COST_RATIO else "MISSED"
+            cells += [f"{nsga:.4f}", f"{ratio:.3f} ({verdict})"]
+        else:
+            cells += ["pending", "pending"]
+        cells += [f"{best:.4f}", f"{optimality_gap(agent, best, nc):.3f}"]
+        cells += [f"{gap_nsga:.3f}" if with_nsga2 else "pending"]
+        if lookahead:
+            beats = "yes" if ahead < nsga else "no"
+            cells += [f"{ahead:.4f}", f"{gap_ahead:.3f}", beats if with_nsga2 else "pending"]
+            if with_nsga2:
+                verdicts.append(
+                    f"w = ({w[0]:.2f}, {w[1]:.2f}): look-ahead agent gap {gap_ahead:.3f} vs "
+                    f"per-step NSGA-II gap {gap_nsga:.3f}: the look-ahead agent "
+                    f"{'beats' if ahead < nsga else 'does NOT beat'} per-step NSGA-II"
+                )
+        cells.append(f"{nc:.4f}")
+        if with_nsga2:
+            t_nsga = _mean(rows, w, "nsga2", "decision_s_per_step")
             speedup = t_nsga / t_agent
             sp_verdict = "MET" if speedup >= TARGET_SPEEDUP else "MISSED"
-            cells = [
-                f"{nsga:.4f}",
-                f"{ratio:.3f} ({verdict})",
-                f"{nc:.4f}",
-                f"{1e3 * t_agent:.3f}",
-                f"{t_nsga:.3f}",
-                f"{speedup:,.0f}x ({sp_verdict})",
-            ]
+            cells += [f"{1e3 * t_agent:.3f}", f"{t_nsga:.3f}", f"{speedup:,.0f}x ({sp_verdict})"]
         else:
-            cells = ["pending", "pending", f"{nc:.4f}", f"{1e3 * t_agent:.3f}", "pending", "-"]
-        lines.append(f"| ({w[0]:.2f}, {w[1]:.2f}) | {agent:.4f} | " + " | ".join(cells) + " |")
+            cells += [f"{1e3 * t_agent:.3f}", "pending", "-"]
+        lines.append(f"| ({w[0]:.2f}, {w[1]:.2f}) | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
         f"Targets: agent / NSGA-II <= {TARGET_COST_RATIO:.2f}; speed-up >= {TARGET_SPEEDUP:,.0f}x."
+        " Costs: mean over the held-out days of the mean weighted normalised step cost; gap = "
+        "(cost - oracle) / (no control - oracle) of those means (oracle: the day's optimum with "
+        "perfect foresight, baselines/oracle.py)."
     )
+    lines += verdicts
     if not with_nsga2:
         lines.append("NSGA-II (baselines/nsga2.py) is not available yet: comparison pending.")
     return "\n".join(lines)
+
+
+def _parse_weights(text: str) -> tuple[float, float]:
+    """``"0.5,0.5"`` -> (0.5, 0.5).
+
+    Raises:
+        ConfigError: not two numbers in [0, 1] summing to 1 (the message names the value).
+    """
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--weights={text!r} must be two numbers, e.g. 0.5,0.5") from exc
+    return check_weights(values, "--weights")
 
 
 def main() -> None:
@@ -446,10 +616,29 @@ def main() -> None:
         help="weights with w2 >= this start training from no control (0: all; 2: none)",
     )
     parser.add_argument("--hyperparams", default=None, help="hyperparameter YAML for the algo")
+    parser.add_argument(
+        "--lookahead",
+        nargs="?",
+        const=LOOKAHEAD_HYPERPARAMS,
+        default=None,
+        metavar="YAML",
+        help="also train a look-ahead agent per weight (default YAML: the shipped "
+        "ppo_batched_lookahead.yaml, gamma 0.99)",
+    )
+    parser.add_argument(
+        "--weights",
+        action="append",
+        default=None,
+        metavar="W1,W2",
+        help="a weight to run (repeatable; default: the sweep of five)",
+    )
     parser.add_argument("--days", type=int, default=BenchArgs.days)
     parser.add_argument("--steps", type=int, default=None, help="first N steps of each day")
     parser.add_argument("--nsga-pop", type=int, default=BenchArgs.nsga_pop)
     parser.add_argument("--nsga-gen", type=int, default=BenchArgs.nsga_gen)
+    parser.add_argument(
+        "--oracle-iter", type=int, default=BenchArgs.oracle_iter, help="oracle iterations at most"
+    )
     parser.add_argument("--workers", type=int, default=BenchArgs.workers)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for runs (default: runs/)")
@@ -479,10 +668,13 @@ def main() -> None:
         no_control_margin=ns.no_control_margin,
         no_control_start_w2=ns.no_control_start_w2,
         hyperparams=ns.hyperparams,
+        lookahead=ns.lookahead,
+        weights=tuple(_parse_weights(text) for text in ns.weights or ()) or BenchArgs.weights,
         days=ns.days,
         steps=ns.steps,
         nsga_pop=ns.nsga_pop,
         nsga_gen=ns.nsga_gen,
+        oracle_iter=ns.oracle_iter,
         workers=ns.workers,
         seed=ns.seed,
         out=out,
@@ -490,7 +682,15 @@ def main() -> None:
     )
     if ns.smoke:
         args = replace(
-            args, timesteps=256, days=1, steps=24, nsga_pop=8, nsga_gen=2, cache=None, smoke=True
+            args,
+            timesteps=256,
+            days=1,
+            steps=24,
+            nsga_pop=8,
+            nsga_gen=2,
+            oracle_iter=3,
+            cache=None,
+            smoke=True,
         )
     run(args)
 

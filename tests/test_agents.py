@@ -568,21 +568,68 @@ def test_benchmark_nsga2_cache_returns_what_a_run_computes(tmp_path: Path) -> No
     assert bench.nsga2_cache_path(tmp_path, *args) == files[0]
 
 
+def test_benchmark_oracle_cache_returns_what_a_run_computes(tmp_path: Path) -> None:
+    args = ((0.5, 0.5), EVAL_DAY, 2, 2)
+    fresh = bench._oracle_task(*args, str(tmp_path))
+    cached = bench._oracle_task(*args, str(tmp_path))
+    assert not fresh.pop("cached") and cached.pop("cached")
+    assert cached == fresh and fresh["controller"] == "oracle"
+    assert fresh["oracle_gap"] >= 0.0
+    (file,) = tmp_path.glob("oracle-*.json")
+    assert bench.oracle_cache_path(tmp_path, *args) == file
+    assert bench.oracle_cache_path(tmp_path, (0.5, 0.5), EVAL_DAY, 2, 3) != file  # iterations
+
+
+def test_benchmark_optimality_gap_is_zero_at_the_oracle_and_one_at_no_control() -> None:
+    assert bench.optimality_gap(0.2, 0.2, 0.6) == 0.0
+    assert bench.optimality_gap(0.6, 0.2, 0.6) == 1.0
+    assert bench.optimality_gap(0.3, 0.2, 0.6) == pytest.approx(0.25)
+    assert np.isnan(bench.optimality_gap(0.3, 0.2, 0.2))  # no control already optimal
+
+
+def test_benchmark_lookahead_agent_discounts_over_hours(tmp_path: Path) -> None:
+    args = bench.BenchArgs(lookahead=bench.LOOKAHEAD_HYPERPARAMS)
+    myopic = bench._train_config(args, (0.5, 0.5), tmp_path)
+    ahead = bench._train_config(args, (0.5, 0.5), tmp_path, args.lookahead)
+    assert myopic.params.gamma == 0.9  # type: ignore[union-attr]
+    # a horizon 1 / (1 - gamma) of 100 five-minute steps: 8 h, past an evening's EV deadline
+    assert ahead.params.gamma == 0.99  # type: ignore[union-attr]
+    assert replace(ahead, params=myopic.params) == myopic
+
+
+@pytest.mark.parametrize("text", ["0.5", "a,b", "0.7,0.7"])
+def test_benchmark_bad_weights_are_a_clean_error(text: str) -> None:
+    with pytest.raises(ConfigError, match="--weights"):
+        bench._parse_weights(text)
+
+
 @pytest.mark.slow
 def test_benchmark_smoke_runs_end_to_end(tmp_path: Path) -> None:
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
     cmd = [sys.executable, "benchmarks/agents_quality.py", "--smoke", "--workers", "2"]
+    cmd.append("--lookahead")
     done = subprocess.run(
         [*cmd, "--out", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (results,) = tmp_path.glob("benchmark-agents__*/results.json")
     rows = json.loads(results.read_text())["rows"]
-    assert {r["controller"] for r in rows} == {"agent", "no control", "nsga2"}
+    controllers = {"agent", "look-ahead agent", "no control", "nsga2", "oracle"}
+    assert {r["controller"] for r in rows} == controllers
     assert {(r["w1"], r["w2"]) for r in rows} == set(DEFAULT_SWEEP_WEIGHTS)
-    assert "agent / NSGA-II" in done.stdout
+    lines = done.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("| w (f1, f2)"))
+    columns = [c.strip() for c in lines[first].strip("|").split("|")]
+    for name in ("agent / NSGA-II", "agent gap", "NSGA-II gap", "look-ahead agent gap"):
+        assert name in columns
+    for line in lines[first + 2 : first + 2 + len(DEFAULT_SWEEP_WEIGHTS)]:
+        cells = dict(zip(columns, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        gaps = [float(cells[name]) for name in ("agent gap", "NSGA-II gap")]  # nan: undefined
+        assert not np.isinf(gaps).any()
+    verdicts = [line for line in lines if "per-step NSGA-II" in line]
+    assert len(verdicts) == len(DEFAULT_SWEEP_WEIGHTS)  # beats it or not, per weight
 
 
 def test_benchmark_trains_on_the_batched_env_and_starts_curtailment_weights_at_no_control(
