@@ -65,17 +65,27 @@ class Checkpointer(BaseCallback):
         self.every = int(every)
         self.save_replay_buffer = save_replay_buffer
         self._due = 0
+        #: Set (by a signal handler) to stop at the next rollout boundary with an exact
+        #: checkpoint there: a resume then ends as if the run had never stopped.
+        self.stop_requested = False
+        #: The step count of the checkpoint written on a requested stop (None until then).
+        self.stopped_at: int | None = None
 
     def _init_callback(self) -> None:
         self._due = _next_multiple(self.model.num_timesteps, self.every)
 
     def _on_rollout_start(self) -> None:
-        if self.model.num_timesteps >= self._due:
+        if self.stop_requested and self.stopped_at is None:
+            self.save_now()
+            self.stopped_at = self.model.num_timesteps
+        elif self.model.num_timesteps >= self._due:
             self.save_now()
             self._due = _next_multiple(self.model.num_timesteps, self.every)
 
     def _on_step(self) -> bool:
-        return True
+        # After a stop's checkpoint, the first step of the new rollout ends training; that
+        # step is not kept (the checkpoint before it is the resume point).
+        return self.stopped_at is None
 
     def save_now(self, exact: bool = True) -> Checkpoint:
         """Write the checkpoint of the current step count and drop older large files.

@@ -1,8 +1,12 @@
-"""Trained agents against NSGA-II on held-out days (``experiments/agents_benchmark.py``).
+"""Trained agents against NSGA-II and the day's optimum on held-out days.
+
+Each controller's weighted day cost and optimality gap (cost - oracle) / (no control - oracle);
+see ``experiments/agents_benchmark.py``.
 
 Usage::
 
     python benchmarks/agents_quality.py [--timesteps 2000000] [--days 2] [--workers 2] [--no-cache]
+    python benchmarks/agents_quality.py --weights 0.5,0.5 --lookahead --timesteps 500000 --days 1
     python benchmarks/agents_quality.py --smoke
 """
 

@@ -19,10 +19,13 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
+import signal
+import threading
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -183,6 +186,32 @@ def train(config: TrainConfig) -> Path:
     return run_dir
 
 
+@contextlib.contextmanager
+def _stop_at_rollout_boundary(checkpointer: Checkpointer) -> Iterator[None]:
+    """While training: the first SIGINT/SIGTERM asks ``checkpointer`` to stop at the next
+    rollout boundary with an exact checkpoint (a resume then ends bit-identical to a run never
+    stopped); a second one interrupts at once. Signals a process ignores (a pool worker's
+    SIGINT) stay ignored, and nothing changes outside the main thread."""
+
+    def request_stop(signum: int, frame: object) -> None:
+        if checkpointer.stop_requested:
+            raise KeyboardInterrupt
+        checkpointer.stop_requested = True
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(s, request_stop)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def resume(
     run_dir: str | Path, total_timesteps: int | None = None, progress_bar: bool | None = None
 ) -> Path:
@@ -192,9 +221,10 @@ def resume(
     curve, ``progress.csv``, ``eval.csv`` (rows after the checkpoint are dropped, then
     redone) and the monitor logs. A checkpoint taken by the run (at a rollout boundary)
     carries the whole training state (:mod:`agents.snapshot`), so the resumed run ends
-    bit-identical to one never stopped, even after ``kill -9``. A checkpoint written when
-    the run was interrupted (mid-rollout) has no such state: the env copies are then reseeded
-    with ``seed + checkpoint steps + k``, so the continued run is reproducible, not identical.
+    bit-identical to one never stopped, even after ``kill -9``; so does the checkpoint a first
+    Ctrl-C/SIGTERM writes at the next rollout boundary. One written by a second interrupt
+    (mid-rollout) has no such state: the env copies are then reseeded with
+    ``seed + checkpoint steps + k``, so the continued run is reproducible, not identical.
 
     Raises:
         ConfigError: not a run folder, or no checkpoint in it.
@@ -297,16 +327,20 @@ def _learn(config: TrainConfig, run_dir: Path, checkpoint: Checkpoint | None) ->
         evaluator = HeldOutEval(config, eval_env, config.eval_every, write_eval)
         remaining = config.total_timesteps - model.num_timesteps
         if remaining > 0:
+            interrupted = runs.RunInterrupted(run_dir, f"powertrip train --resume {run_dir}")
             try:
-                model.learn(
-                    remaining,
-                    callback=[*restorer, checkpointer, evaluator],
-                    reset_num_timesteps=not resuming,
-                    progress_bar=config.progress_bar,
-                )
-            except KeyboardInterrupt:
-                checkpointer.save_now(exact=False)  # the steps learnt so far, mid-rollout
-                raise runs.RunInterrupted(run_dir, f"powertrip train --resume {run_dir}") from None
+                with _stop_at_rollout_boundary(checkpointer):
+                    model.learn(
+                        remaining,
+                        callback=[*restorer, checkpointer, evaluator],
+                        reset_num_timesteps=not resuming,
+                        progress_bar=config.progress_bar,
+                    )
+            except KeyboardInterrupt:  # a second interrupt: stop now, mid-rollout
+                checkpointer.save_now(exact=False)  # the steps learnt so far
+                raise interrupted from None
+            if checkpointer.stopped_at is not None:  # stopped at a boundary: resumes exactly
+                raise interrupted
         else:  # nothing left to learn: still make sure the final files exist
             checkpointer.init_callback(model)
             evaluator.init_callback(model)

@@ -261,3 +261,47 @@ def test_train_resumed_after_kill_9_ends_bit_identical(
     for name, tensor in expected.items():
         if name != "steps":
             assert torch.equal(tensor, got[name]), name  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("algo", "backend", "budget"),
+    [
+        ("sac", "opendss", ["--timesteps", "192", "--checkpoint-every", "64"]),
+        ("ppo", "batched", ["--timesteps", "1024", "--checkpoint-every", "256"]),
+    ],
+)
+def test_train_stopped_by_sigint_resumes_bit_identical(
+    tmp_path: Path, algo: str, backend: str, budget: list[str]
+) -> None:
+    """Ctrl-C stops at the next rollout boundary with an exact checkpoint: the resumed run
+    ends with the uninterrupted run's parameters, bit for bit."""
+    import torch
+
+    hyperparams = tmp_path / f"{algo}.yaml"
+    hyperparams.write_text(yaml.safe_dump(TINY_HYPERPARAMS[algo]))
+    args = ["train", "--algo", algo, "--env-backend", backend, "--n-envs", "2", *budget]
+    args += ["--hyperparams", str(hyperparams), "--eval-every", "0", "--train-days", "3"]
+    whole = subprocess.run(
+        _cli(*args, "--out", str(tmp_path / "whole")), cwd=ROOT, capture_output=True, text=True
+    )
+    assert whole.returncode == 0, whole.stderr
+    (whole_dir,) = (tmp_path / "whole").iterdir()
+
+    proc = _start(_cli(*args, "--out", str(tmp_path / "stopped")))
+    states = tmp_path / "stopped"
+    _wait_for(lambda: any(states.glob("*/checkpoints/model_*_steps.zip")), 600, "a checkpoint")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    stopped_dir = Path(_resume_line(err, "train"))
+    assert not (stopped_dir / "model.zip").exists()  # stopped before the end
+    resumed = subprocess.run(
+        _cli("train", "--resume", str(stopped_dir)), cwd=ROOT, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+
+    expected, got = _policy_parameters(whole_dir), _policy_parameters(stopped_dir)
+    assert expected["steps"] == got["steps"]
+    for name, tensor in expected.items():
+        if name != "steps":
+            assert torch.equal(tensor, got[name]), name  # type: ignore[arg-type]
