@@ -9,9 +9,10 @@ its normalised costs come back with the frames, so a caller can check that the r
 day it recorded.
 
 The strip (:func:`write_strip`) tiles a few frames with matplotlib, one per moment: night,
-morning, the PV peak (highest PV availability), the EV peak (highest CP power), the step of
-highest unbalance cost f1, and the evening. The GIF (:func:`write_gif`) is the whole day at
-``gif_step_min`` minutes a frame, on one shared palette (Pillow, a matplotlib dependency).
+morning, the PV peak (highest PV availability), the step of highest unbalance cost f1, the
+evening EV peak (highest CP power from 16:00) and late evening. The GIF
+(:func:`write_gif`) is the whole day at ``gif_step_min`` minutes a frame, on one shared
+palette (Pillow, a matplotlib dependency).
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ from powertrip_env.simulator import Controller, SimState
 CLOCK_MOMENTS: tuple[tuple[str, float], ...] = (
     ("night", 3.0),
     ("morning", 7.5),
-    ("evening", 21.0),
+    ("late evening", 22.0),
 )
+#: The evening EV peak is looked for from this hour on (home charging; fleet sessions charge
+#: around midday, beside the PV peak, which the strip shows already).
+EVENING_FROM_H = 16.0
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def strip_moments(
     Args:
         dt_h: step length, hours.
         pv_available_kw: (n_steps,) total PV availability of each step.
-        cp_kw: (n_steps,) total CP power of each step.
+        cp_kw: (n_steps,) total CP power of each step (its peak from 16:00 is shown).
         f1: (n_steps,) unbalance cost of each step.
 
     Moments that fall on one step share a frame (their labels joined); with fewer than two
@@ -104,8 +108,14 @@ def strip_moments(
         t = round(hour / dt_h)
         if t < n:
             found.setdefault(t, []).append(label)
-    for label, values in (("PV peak", pv_available_kw), ("EV peak", cp_kw), ("worst f1", f1)):
-        finite = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
+    evening = np.arange(n) >= EVENING_FROM_H / dt_h
+    peaks = (
+        ("PV peak", np.asarray(pv_available_kw, dtype=float)),
+        ("worst f1", np.asarray(f1, dtype=float)),
+        ("evening EV peak", np.where(evening, np.asarray(cp_kw, dtype=float), np.nan)),
+    )
+    for label, values in peaks:
+        finite = np.nan_to_num(values, nan=-np.inf)
         if n and finite.max() > 0:
             found.setdefault(int(np.argmax(finite)), []).append(label)
     if len(found) < 2:

@@ -22,14 +22,15 @@ def test_moments_are_the_clock_times_and_the_days_peaks_in_time_order() -> None:
     pv[52] = 5.0  # 13:00
     cp = np.zeros(96)
     cp[72] = 7.0  # 18:00
+    cp[50] = 9.0  # a higher midday (fleet) peak: not the evening's
     f1 = np.zeros(96)
-    f1[72] = 2.0  # the EV peak is also the worst unbalance: one frame, both labels
+    f1[72] = 2.0  # the evening EV peak is also the worst unbalance: one frame, both labels
     assert strip_moments(dt_h, pv, cp, f1) == [
         ("night", 12),
         ("morning", 30),
         ("PV peak", 52),
-        ("EV peak, worst f1", 72),
-        ("evening", 84),
+        ("worst f1, evening EV peak", 72),
+        ("late evening", 88),
     ]
     # A short night horizon without sun or EVs still gets two frames: its first and last.
     assert strip_moments(dt_h, np.zeros(8), np.zeros(8), np.zeros(8)) == [

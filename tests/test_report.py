@@ -184,8 +184,8 @@ def test_the_replayed_day_is_the_recorded_day(report_run: Path) -> None:
     # of its front ran between the recorded steps).
     np.testing.assert_allclose(replay.f_norm[:, 1], rows["f2_norm"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(replay.f_norm[:, 0], rows["f1_norm"], rtol=5e-3, atol=1e-6)
-    moments = dict(replay.moments)
-    assert {"night", "morning"} <= set(moments) and len(moments) >= 4
+    moments = {name: t for label, t in replay.moments for name in label.split(", ")}
+    assert {"night", "morning", "PV peak"} <= set(moments) and len(replay.moments) >= 4
     night, pv_peak = replay.frames[moments["night"]], replay.frames[moments["PV peak"]]
     assert night.shape == pv_peak.shape == (*FRAME_SHAPE, 3)
     # The feeder itself (left square), not only the panel's text, changes with the sun.
