@@ -48,7 +48,7 @@ class DayStripSettings:
     """What the day's pictures show and cost.
 
     Attributes:
-        strip: draw the strip of frames (a PNG).
+        strip: draw the day's pictures at all (the strip of frames, a PNG, and the GIF).
         gif: also write an animated GIF of the whole day (a few hundred kB).
         gif_step_min: minutes of the day between two GIF frames.
         colour: what colours the feeder: ``"voltage"`` or ``"unbalance"``.

@@ -343,6 +343,8 @@ def day_pictures(
         )
         setpoints = recorded_setpoints(mine[mine["controller"] == controller], unit_fronts, base)
         replay = replay_day(day_scenario(base, day), seed, setpoints, len(setpoints.x_kw), settings)
+        if not replay.frames:  # its first power flow failed: nothing to show
+            continue
         when = f"{controller}, {day.label}, seed {seed}"
         folder = run_dir / "figures" / day.label
         approximated = setpoints.approximated_steps
