@@ -47,8 +47,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from experiments import runs
 from experiments.benchmark_config import (
     BenchmarkConfig,
-    TestDay,
     benchmark_config_from_dict,
+    day_scenario,
     load_benchmark_config,
 )
 from experiments.benchmark_tables import write_tables
@@ -74,12 +74,6 @@ WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 class UnitsFailedError(PowerTripError):
     """Some benchmark units failed (each is recorded with its error in the run folder)."""
-
-
-def day_scenario(base: ScenarioConfig, day: TestDay) -> ScenarioConfig:
-    """The base scenario on ``day``'s season and day type."""
-    profiles = replace(base.profiles, season=day.season, day_type=day.day_type)
-    return replace(base, profiles=profiles)
 
 
 class _StepTimer:

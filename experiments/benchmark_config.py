@@ -321,3 +321,9 @@ def load_benchmark_config(path: str | Path | None = None) -> BenchmarkConfig:
     """Load a benchmark YAML (the shipped one when ``path`` is None)."""
     source = path if path is not None else default_benchmark_path()
     return benchmark_config_from_dict(read_yaml(source, "benchmark config"))
+
+
+def day_scenario(base: ScenarioConfig, day: TestDay) -> ScenarioConfig:
+    """The base scenario on ``day``'s season and day type."""
+    profiles = replace(base.profiles, season=day.season, day_type=day.day_type)
+    return replace(base, profiles=profiles)

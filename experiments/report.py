@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from experiments import runs
-from experiments.benchmark_config import BenchmarkConfig, benchmark_config_from_dict
+from experiments.benchmark_config import BenchmarkConfig, benchmark_config_from_dict, day_scenario
 from experiments.benchmark_tables import unit_summaries
 from experiments.benchmark_units import plan_units
 from experiments.day_strip import (
@@ -321,7 +321,6 @@ def day_pictures(
     only when it ran alone), replayed from its recorded setpoints in the env.
     """
     # Imported here: experiments.benchmark imports this module (it writes the report).
-    from experiments.benchmark import day_scenario
 
     out: dict[str, list[ReportFigure]] = {}
     if not settings.strip:

@@ -19,8 +19,8 @@ import yaml
 from PIL import Image
 
 from experiments import indicators
-from experiments.benchmark import day_scenario, run_benchmark
-from experiments.benchmark_config import TestDay, benchmark_config_from_dict
+from experiments.benchmark import run_benchmark
+from experiments.benchmark_config import TestDay, benchmark_config_from_dict, day_scenario
 from experiments.benchmark_figures import plot_unbalance_heatmap
 from experiments.day_strip import replay_day
 from experiments.report import format_ci, mean_ci, recorded_setpoints
