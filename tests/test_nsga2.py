@@ -245,3 +245,19 @@ def test_optimize_keeps_the_original_formulation_selectable() -> None:
     config = OptimizeArgs(cp_floor="latest", cap_f1=False).nsga2()
     assert (config.cp_floor, config.cap_f1) == ("latest", False)
     assert (OptimizeArgs().nsga2().cp_floor, OptimizeArgs().nsga2().cap_f1) == ("flat_rate", True)
+
+
+def test_knee_selection_on_a_real_front(midday) -> None:
+    """On a real step's front, ``knee`` applies pymoo's high trade-off point of the
+    normalised, OpenDSS-checked front: a point inside the trade-off, not an extreme."""
+    from pymoo.mcdm.high_tradeoff import HighTradeoffPoints
+
+    sim, state = midday
+    front = _front(sim, state, pop_size=40, n_gen=30, selection="knee")
+    f = front.f_opendss / np.array([10.0, 50.0])  # the refs _front gives the controller
+    assert len(f) >= 5 and np.isfinite(f).all()
+    knees = HighTradeoffPoints().do(f)
+    assert knees is not None and len(knees), "this front has a knee"
+    assert front.chosen == int(np.asarray(knees).ravel()[0])
+    lo, hi = f[:, 0].min(), f[:, 0].max()
+    assert lo < f[front.chosen, 0] < hi  # neither end of the front
