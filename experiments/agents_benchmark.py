@@ -548,6 +548,14 @@ def _table(rows: list[dict[str, Any]], weights: list[tuple[float, float]], with_
                     f"{'beats' if ahead < nsga else 'does NOT beat'} per-step NSGA-II"
                 )
         cells.append(f"{nc:.4f}")
+        certificate = _mean(rows, w, "oracle", "oracle_gap")
+        if np.isfinite(certificate):
+            verdicts.append(
+                f"w = ({w[0]:.2f}, {w[1]:.2f}): the oracle is within {certificate:.5f} of the "
+                f"optimum per step (its Frank-Wolfe gap, a bound where the cost is convex): "
+                f"measured from the exact optimum each optimality gap would be at most about "
+                f"{optimality_gap(best + certificate, best, nc):.3f} larger"
+            )
         if with_nsga2:
             t_nsga = _mean(rows, w, "nsga2", "decision_s_per_step")
             speedup = t_nsga / t_agent
