@@ -98,6 +98,12 @@ def test_each_algorithm_trains_saves_and_loads(
     obs = np.stack([env.observation(env.sim.observe())] * 5)
     actions = controller.act_batch(obs)
     assert actions.shape == (5, 15) and np.all((actions >= 0) & (actions <= 1))
+    # The last checkpoint is the final policy: loaded from its zip (with its own observation
+    # statistics), it acts as the run's model.zip does; an earlier checkpoint loads as well.
+    from_checkpoint = AgentController(checkpoint.model, env=env)
+    np.testing.assert_array_equal(from_checkpoint.act_batch(obs), actions)
+    early = AgentController(run / "checkpoints" / "model_64_steps.zip", env=env)
+    assert early.act_batch(obs).shape == (5, 15)
     np.testing.assert_array_equal(actions[0], actions[4])
 
 
