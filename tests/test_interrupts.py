@@ -232,18 +232,7 @@ def _policy_parameters(run_dir: Path) -> dict[str, object]:
 def test_train_resumed_after_kill_9_ends_bit_identical(
     tmp_path: Path, algo: str, backend: str, budget: list[str]
 ) -> None:
-    import torch
-
-    hyperparams = tmp_path / f"{algo}.yaml"
-    hyperparams.write_text(yaml.safe_dump(TINY_HYPERPARAMS[algo]))
-    args = ["train", "--algo", algo, "--env-backend", backend, "--n-envs", "2", *budget]
-    args += ["--hyperparams", str(hyperparams), "--eval-every", "0", "--train-days", "3"]
-    whole = subprocess.run(
-        _cli(*args, "--out", str(tmp_path / "whole")), cwd=ROOT, capture_output=True, text=True
-    )
-    assert whole.returncode == 0, whole.stderr
-    (whole_dir,) = (tmp_path / "whole").iterdir()
-
+    args, whole_dir = _uninterrupted_training(tmp_path, algo, backend, budget)
     proc = _start(_cli(*args, "--out", str(tmp_path / "killed")))
     states = tmp_path / "killed"
     _wait_for(lambda: any(states.glob("*/checkpoints/model_*_steps.zip")), 600, "a checkpoint")
@@ -251,16 +240,7 @@ def test_train_resumed_after_kill_9_ends_bit_identical(
     proc.communicate(timeout=30)
     (killed_dir,) = states.iterdir()
     assert not (killed_dir / "model.zip").exists()  # killed before the end
-    resumed = subprocess.run(
-        _cli("train", "--resume", str(killed_dir)), cwd=ROOT, capture_output=True, text=True
-    )
-    assert resumed.returncode == 0, resumed.stderr
-
-    expected, got = _policy_parameters(whole_dir), _policy_parameters(killed_dir)
-    assert expected["steps"] == got["steps"]
-    for name, tensor in expected.items():
-        if name != "steps":
-            assert torch.equal(tensor, got[name]), name  # type: ignore[arg-type]
+    _assert_resumes_to(killed_dir, whole_dir)
 
 
 @pytest.mark.parametrize(
@@ -275,8 +255,22 @@ def test_train_stopped_by_sigint_resumes_bit_identical(
 ) -> None:
     """Ctrl-C stops at the next rollout boundary with an exact checkpoint: the resumed run
     ends with the uninterrupted run's parameters, bit for bit."""
-    import torch
+    args, whole_dir = _uninterrupted_training(tmp_path, algo, backend, budget)
+    proc = _start(_cli(*args, "--out", str(tmp_path / "stopped")))
+    states = tmp_path / "stopped"
+    _wait_for(lambda: any(states.glob("*/checkpoints/model_*_steps.zip")), 600, "a checkpoint")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    stopped_dir = Path(_resume_line(err, "train"))
+    assert not (stopped_dir / "model.zip").exists()  # stopped before the end
+    _assert_resumes_to(stopped_dir, whole_dir)
 
+
+def _uninterrupted_training(
+    tmp_path: Path, algo: str, backend: str, budget: list[str]
+) -> tuple[list[str], Path]:
+    """The CLI arguments of a tiny training and the folder of its uninterrupted run."""
     hyperparams = tmp_path / f"{algo}.yaml"
     hyperparams.write_text(yaml.safe_dump(TINY_HYPERPARAMS[algo]))
     args = ["train", "--algo", algo, "--env-backend", backend, "--n-envs", "2", *budget]
@@ -286,20 +280,17 @@ def test_train_stopped_by_sigint_resumes_bit_identical(
     )
     assert whole.returncode == 0, whole.stderr
     (whole_dir,) = (tmp_path / "whole").iterdir()
+    return args, whole_dir
 
-    proc = _start(_cli(*args, "--out", str(tmp_path / "stopped")))
-    states = tmp_path / "stopped"
-    _wait_for(lambda: any(states.glob("*/checkpoints/model_*_steps.zip")), 600, "a checkpoint")
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    stopped_dir = Path(_resume_line(err, "train"))
-    assert not (stopped_dir / "model.zip").exists()  # stopped before the end
+
+def _assert_resumes_to(stopped_dir: Path, whole_dir: Path) -> None:
+    """``train --resume`` of ``stopped_dir`` ends with ``whole_dir``'s policy, bit for bit."""
+    import torch
+
     resumed = subprocess.run(
         _cli("train", "--resume", str(stopped_dir)), cwd=ROOT, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr
-
     expected, got = _policy_parameters(whole_dir), _policy_parameters(stopped_dir)
     assert expected["steps"] == got["steps"]
     for name, tensor in expected.items():
