@@ -381,55 +381,6 @@ def test_sweep_trains_one_policy_per_weight(tmp_path: Path) -> None:
     assert all((r / "model.zip").is_file() for r in runs)
 
 
-# ----------------------------------------------------------------- multi-objective RL check
-@pytest.mark.slow
-def test_morl_baselines_gpi_ls_runs_on_the_env_unmodified() -> None:
-    """GPI-LS (morl-baselines) learns on ``powertrip/PowerTrip-v0`` as registered.
-
-    PGMORL cannot: its env factory calls ``mo_gym.make(env_id, render_mode="rgb_array")``
-    and PowerTripEnv takes no ``render_mode`` argument.
-    """
-    pytest.importorskip(
-        "morl_baselines", reason="morl-baselines is not installed (pip install powertrip[morl])"
-    )
-    import mo_gymnasium as mo_gym
-    from morl_baselines.common.evaluation import policy_evaluation_mo
-    from morl_baselines.multi_policy.gpi_pd.gpi_pd_continuous_action import (
-        GPILSContinuousAction,
-    )
-
-    env = mo_gym.make("powertrip/PowerTrip-v0", day_seed=1)
-    eval_env = mo_gym.make("powertrip/PowerTrip-v0", day_seed=2)
-    try:
-        agent = GPILSContinuousAction(
-            env,
-            net_arch=[16, 16],
-            batch_size=16,
-            buffer_size=500,
-            learning_starts=32,
-            gradient_updates=1,
-            log=False,
-            seed=0,
-            device="cpu",
-        )
-        agent.train(
-            total_timesteps=128,
-            eval_env=eval_env,
-            ref_point=np.array([-300.0, -300.0]),
-            num_eval_weights_for_front=2,
-            num_eval_episodes_for_front=1,
-            timesteps_per_iter=64,
-            checkpoints=False,
-        )
-        assert len(agent.weight_support) >= 2
-        for w in ([1.0, 0.0], [0.0, 1.0]):
-            vector_return = policy_evaluation_mo(agent, eval_env, np.array(w), rep=1)[2]
-            assert vector_return.shape == (2,) and np.all(vector_return <= 0)
-    finally:
-        env.close()
-        eval_env.close()
-
-
 # ------------------------------------------------------------------ the batched backend
 def test_action_margin_reaches_the_bounds_exactly() -> None:
     from agents.actions import fraction_from_action

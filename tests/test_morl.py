@@ -173,6 +173,19 @@ ALGORITHMS: dict[str, Callable[[Any, Any], Any]] = {
 
 
 @pytest.mark.slow
+def test_gpi_ls_learns_a_weight_support_with_vector_returns(envs: tuple[Any, Any]) -> None:
+    """GPI-LS keeps at least two weights and its policy returns a day's vector of costs."""
+    from morl_baselines.common.evaluation import policy_evaluation_mo
+
+    env, eval_env = envs
+    agent = _gpi_ls(env, eval_env)
+    assert len(agent.weight_support) >= 2
+    for w in ([1.0, 0.0], [0.0, 1.0]):
+        vector_return = policy_evaluation_mo(agent, eval_env, np.array(w), rep=1)[2]
+        assert vector_return.shape == (2,) and np.all(vector_return <= 0)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ALGORITHMS))
 def test_continuous_action_morl_algorithm_runs_unmodified(
     name: str, envs: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
