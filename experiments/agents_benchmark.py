@@ -294,31 +294,54 @@ def _oracle_task(
     return _cached(cache, lambda: _oracle_day(weights, day, steps, max_iter))
 
 
-def _nsga2_day(
-    weights: tuple[float, float], day: int, steps: int | None, pop: int, gen: int, seed: int
-) -> dict[str, Any]:
-    from agents.evaluation import TimedController, normalised_objectives
-    from baselines.nsga2 import NSGA2Config, NSGA2Controller
+def _run_day(
+    day: int, steps: int | None, make: Callable[[Any, tuple[float, float]], Any]
+) -> tuple[Any, np.ndarray]:
+    """Run ``make(sim, refs)`` on held-out ``day`` in the OpenDSS env's day simulator.
+
+    Returns the controller and the (n_steps, 2) normalised costs of its day.
+    """
+    from agents.evaluation import normalised_objectives
     from powertrip_env.env import PowerTripEnv
 
     env = PowerTripEnv()
     try:
         env.reset(options={"day_seed": day})
         assert env.sim is not None
-        config = NSGA2Config(
-            pop_size=pop, n_gen=gen, seed=seed, selection="weighted_sum", weights=weights
-        )
-        timed = TimedController(NSGA2Controller(env.sim, config, refs=env.refs))
-        result = env.sim.run(timed, steps=steps)
-        f_norm = normalised_objectives(result.steps, env.refs)
+        controller = make(env.sim, env.refs)
+        result = env.sim.run(controller, steps=steps)
+        return controller, normalised_objectives(result.steps, env.refs)
     finally:
         env.close()
+
+
+def _cost_row(
+    controller: str, day: int, f_norm: np.ndarray, weights: tuple[float, float]
+) -> dict[str, Any]:
+    """The benchmark's row of one controller's day: its weighted and per-objective costs."""
     return {
-        "controller": "nsga2",
+        "controller": controller,
         "day_seed": day,
         "weighted_cost": float((f_norm @ np.asarray(weights)).mean()),
         "f1_norm_mean": float(f_norm[:, 0].mean()),
         "f2_norm_mean": float(f_norm[:, 1].mean()),
+    }
+
+
+def _nsga2_day(
+    weights: tuple[float, float], day: int, steps: int | None, pop: int, gen: int, seed: int
+) -> dict[str, Any]:
+    from agents.evaluation import TimedController
+    from baselines.nsga2 import NSGA2Config, NSGA2Controller
+
+    config = NSGA2Config(
+        pop_size=pop, n_gen=gen, seed=seed, selection="weighted_sum", weights=weights
+    )
+    timed, f_norm = _run_day(
+        day, steps, lambda sim, refs: TimedController(NSGA2Controller(sim, config, refs=refs))
+    )
+    return {
+        **_cost_row("nsga2", day, f_norm, weights),
         "decision_s_per_step": timed.seconds / max(timed.calls, 1),
     }
 
@@ -326,33 +349,17 @@ def _nsga2_day(
 def _oracle_day(
     weights: tuple[float, float], day: int, steps: int | None, max_iter: int
 ) -> dict[str, Any]:
-    from agents.evaluation import normalised_objectives
     from baselines.oracle import OracleConfig, OracleController
-    from powertrip_env.env import PowerTripEnv
 
-    env = PowerTripEnv()
-    try:
-        env.reset(options={"day_seed": day})
-        assert env.sim is not None
-        oracle = OracleController(
-            env.sim, OracleConfig(weights=weights, max_iter=max_iter), env.refs
-        )
-        result = env.sim.run(oracle, steps=steps)
-        f_norm = normalised_objectives(result.steps, env.refs)
-    finally:
-        env.close()
-    n_steps = len(f_norm)
+    config = OracleConfig(weights=weights, max_iter=max_iter)
+    oracle, f_norm = _run_day(day, steps, lambda sim, refs: OracleController(sim, config, refs))
     day_steps = oracle.plan.x_kw.shape[0]
     return {
-        "controller": "oracle",
-        "day_seed": day,
-        "weighted_cost": float((f_norm @ np.asarray(weights)).mean()),
-        "f1_norm_mean": float(f_norm[:, 0].mean()),
-        "f2_norm_mean": float(f_norm[:, 1].mean()),
+        **_cost_row("oracle", day, f_norm, weights),
         # the plan's Frank-Wolfe gap, in the same unit as weighted_cost (mean over steps)
         "oracle_gap": float(oracle.plan.gap) / max(day_steps, 1),
         "oracle_iterations": oracle.plan.iterations,
-        "decision_s_per_step": oracle.plan.seconds / max(n_steps, 1),
+        "decision_s_per_step": oracle.plan.seconds / max(len(f_norm), 1),
     }
 
 
