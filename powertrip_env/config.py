@@ -87,7 +87,7 @@ class FeederConfig:
     """Which feeder to simulate.
 
     Attributes:
-        kind: ``embedded`` (IEEE European LV = ENWL network 1 feeder 1), ``master`` (any OpenDSS
+        kind: ``embedded`` (ENWL network 1 feeder 1), ``master`` (any OpenDSS
             master file at ``path``) or ``enwl`` (``network``/``feeder`` of the ENWL dataset
             downloaded to ``path``).
         path: master file (kind ``master``); for kind ``enwl``, the dataset folder that holds
@@ -97,8 +97,8 @@ class FeederConfig:
         network: ENWL network number (kind ``enwl`` with the dataset folder).
         feeder: ENWL feeder number (kind ``enwl`` with the dataset folder).
         name: which embedded variant of ENWL network 1 feeder 1 (kind ``embedded``):
-            ``ieee_lv`` (the IEEE European LV Test Feeder: source 1.05 pu, transformer XHL 4 %)
-            or ``enwl_n1f1`` (ENWL's own parameters: source 1.00 pu, ISC1 2500 A, XHL 1 %).
+            ``enwl_n1f1`` (default: ENWL's own parameters: source 1.00 pu, ISC1 2500 A, XHL 1 %)
+            or ``ieee_lv`` (the IEEE European LV Test Feeder: source 1.05 pu, XHL 4 %).
         load_model: how the residential loads respond to voltage: ``constant_pq`` (every load
             draws its setpoint at any voltage met in practice) or ``opendss`` (the loads as
             the feeder's files declare them: OpenDSS's own band, constant PQ inside

@@ -72,11 +72,11 @@ def test_the_enwl_variant_has_enwl_parameters_and_the_same_network() -> None:
 
 
 def test_the_scenario_chooses_the_variant_by_name() -> None:
-    assert FeederConfig().build().name == "ieee_lv"
-    assert FeederConfig(kind="embedded", name="enwl_n1f1").build().name == "enwl_n1f1"
+    assert FeederConfig().build().name == "enwl_n1f1"
+    assert FeederConfig(kind="embedded", name="ieee_lv").build().name == "ieee_lv"
     with pytest.raises(ConfigError, match=r"feeder.name='ieee' is not one of \('ieee_lv'"):
         FeederConfig(kind="embedded", name="ieee")
     with pytest.raises(FeederError, match="embedded feeder 'x' does not exist"):
         embedded_feeder("x")
-    with pytest.raises(ConfigError, match=r"feeder\.name='enwl_n1f1' chooses an embedded"):
-        FeederConfig(kind="master", path="Master.dss", name="enwl_n1f1")
+    with pytest.raises(ConfigError, match=r"feeder\.name='ieee_lv' chooses an embedded"):
+        FeederConfig(kind="master", path="Master.dss", name="ieee_lv")

@@ -29,7 +29,7 @@ def scenario_file(tmp_path: Path, feeder: dict[str, object]) -> Path:
 def test_buses_sorted_by_distance_with_phases(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["buses", "--sort", "distance", "--houses", "--reverse"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("ieee_lv: 906 LV buses, 55 houses (a 21, b 19, c 15)")
+    assert lines[0].startswith("enwl_n1f1: 906 LV buses, 55 houses (a 21, b 19, c 15)")
     assert lines[1].split() == ["bus", "distance_m", "phases", "houses"]
     rows = [line.split() for line in lines[2:]]
     assert len(rows) == 55  # one per house bus

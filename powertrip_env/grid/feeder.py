@@ -27,7 +27,10 @@ from powertrip_env.errors import FeederError
 ENWL_LATITUDE_DEG = 53.48
 ENWL_LONGITUDE_DEG = -2.24
 
-EMBEDDED_FEEDER_NAME = "ieee_lv"
+#: The default embedded feeder: ENWL's own parameters for the mission's real network.
+EMBEDDED_FEEDER_NAME = "enwl_n1f1"
+#: The embedded folder that holds the shared lines, line codes and bus coordinates.
+_SHARED_FILES = "ieee_lv"
 #: The embedded variants of ENWL network 1 feeder 1 (identical lines, line codes and loads).
 EMBEDDED_FEEDERS: dict[str, str] = {
     "ieee_lv": (
@@ -118,9 +121,9 @@ def embedded_feeder(name: str = EMBEDDED_FEEDER_NAME) -> Feeder:
     """ENWL network 1, feeder 1 (architecture.md §3), in one of two variants.
 
     906 LV buses, 905 lines, 55 single-phase loads (21 on phase a, 19 on b, 15 on c), an
-    800 kVA 11/0.416 kV Dyn transformer. ``ieee_lv`` (default): the IEEE European LV Test
-    Feeder, source 11 kV at 1.05 pu, ISC1 5 A, XHL 4 %. ``enwl_n1f1``: ENWL's own files'
-    parameters, source at 1.00 pu, ISC1 2500 A, XHL 1 %.
+    800 kVA 11/0.416 kV Dyn transformer. ``enwl_n1f1`` (default): ENWL's own files'
+    parameters, source at 1.00 pu, ISC1 2500 A, XHL 1 %. ``ieee_lv``: the IEEE European LV
+    Test Feeder, source 11 kV at 1.05 pu, ISC1 5 A, XHL 4 % (validated against pandapower).
 
     Raises:
         FeederError: ``name`` is not one of :data:`EMBEDDED_FEEDERS`.
@@ -130,7 +133,7 @@ def embedded_feeder(name: str = EMBEDDED_FEEDER_NAME) -> Feeder:
         name=name,
         commands=(f'Compile "{folder / "Master.dss"}"',),
         description=EMBEDDED_FEEDERS[name],
-        bus_coords_csv=embedded_feeder_dir(EMBEDDED_FEEDER_NAME) / "BusCoords.csv",
+        bus_coords_csv=embedded_feeder_dir(_SHARED_FILES) / "BusCoords.csv",
     )
 
 
