@@ -164,9 +164,11 @@ class DayLog:
     def row(self, layout: DayLayout, t: int) -> dict[str, float]:
         """Every architecture.md §7 metric of step ``t`` as plain numbers (the env's info).
 
-        Equal to that step's row of :meth:`frame` (a test holds them together): the same
-        metric functions on one step's arrays, and the per-bus Python twins of the unbalance
-        indices (:func:`metrics.pui_of_buses` and siblings).
+        Equal to that step's row of :meth:`frame` (``tests/test_env.py`` holds them together):
+        the same metric functions on one step's arrays, and the per-bus Python twins of the
+        unbalance indices (:func:`metrics.pui_of_buses` and siblings). A scalar twin of
+        :meth:`columns` kept only because the env calls it every step;
+        ``benchmarks/scalar_paths.py`` prints what it saves.
         """
         n_cp = self.n_cp
         x = self.x_kw[t]
