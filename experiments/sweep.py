@@ -48,6 +48,7 @@ COLUMNS = [
     "losses_kwh",
     "converged_steps",
     "steps",
+    "steps_below_load_model_range",
     "seconds",
     "error",
     "folder",
@@ -165,6 +166,9 @@ def sweep_one(
             "losses_kwh": summary["losses_kwh"],
             "converged_steps": summary["converged_steps"],
             "steps": summary["steps"],
+            # Steps whose voltages left the range where the load model means anything: the
+            # day's numbers there are the model's, not the feeder's (architecture.md §3).
+            "steps_below_load_model_range": summary["steps_below_load_model_range"],
         }
     except PowerTripError as exc:
         row["error"] = f"{type(exc).__name__}: {exc}"
@@ -200,7 +204,8 @@ def sweep_table(rows: list[dict[str, Any]], order: list[str]) -> pd.DataFrame:
     rank = {folder: k for k, folder in enumerate(order)}
     ordered = sorted(rows, key=lambda row: rank[str(row["folder"])])
     table = pd.DataFrame(ordered).reindex(columns=COLUMNS)
-    for column in ("buses", "houses", "cps", "pvs", "converged_steps", "steps"):
+    counts = ("buses", "houses", "cps", "pvs", "converged_steps", "steps")
+    for column in (*counts, "steps_below_load_model_range"):
         table[column] = table[column].astype("Int64")
     return table
 

@@ -97,6 +97,7 @@ def test_sweep_feeders_writes_one_table_and_a_figure(
     # 5 houses: the default rule's 3 CPs, then PV on the 2 houses left (of 12 asked)
     assert (row["houses"], row["cps"], row["pvs"]) == (5, 3, 2)
     assert (row["converged_steps"], row["steps"]) == (6, 6)
+    assert row["steps_below_load_model_range"] == 0
     assert 0.9 < row["v_min_pu"] <= row["v_max_pu"] < 1.1 and row["losses_kwh"] > 0
     assert (run / "figures" / "sweep_distribution.png").is_file()
     assert "1 feeder(s), 0 failed" in capsys.readouterr().out
