@@ -9,6 +9,7 @@ that window, so that the EV energy guarantee is always feasible.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -130,6 +131,83 @@ def align_sessions(
     return tuple(aligned)
 
 
+@dataclass(frozen=True, eq=False)
+class SessionTables:
+    """A batch of B days' aligned sessions laid on the step grid (architecture.md §6).
+
+    Attributes:
+        session_at: (B, n_cp, n_steps) index into that day's sessions of the EV plugged in at
+            each CP and step, -1 when none.
+        stop_at: (B, n_cp, n_steps) first step after the plugged-in EV leaves (the step
+            itself when none), float.
+        no_control_kw: (B, n_cp, n_steps) power each CP draws under no control: every EV
+            takes ``min(P_max, E_remaining / dt)`` from its arrival until it is full.
+        requested_kwh: (B, n_sessions) energy each session asks for, kWh, zero-padded on the
+            right to the day with the most sessions (at least one column).
+    """
+
+    session_at: np.ndarray
+    stop_at: np.ndarray
+    no_control_kw: np.ndarray
+    requested_kwh: np.ndarray
+
+
+def no_control_session_kw(
+    energy_kwh: np.ndarray, p_max_kw: np.ndarray, n_plugged: np.ndarray, dt_h: float
+) -> np.ndarray:
+    """(S, longest) power each of S sessions draws in each of its plugged-in steps, kW.
+
+    Under no control an EV charges at its upper bound ``min(P_max, E_remaining / dt)`` and
+    the energy still owed is booked with :func:`owed_after_kwh`: the same float operations,
+    in the same order, as :meth:`EVFleetState.bounds` and :meth:`EVFleetState.deliver` at
+    the upper bound, so a no-control pass of either env draws exactly these powers.
+    ``n_plugged`` (S,) is each session's number of steps; beyond it a row is 0.
+    """
+    remaining = np.asarray(energy_kwh, dtype=float).copy()
+    p_max = np.asarray(p_max_kw, dtype=float)
+    n_plugged = np.asarray(n_plugged)
+    longest = int(n_plugged.max(initial=0))
+    out = np.zeros((remaining.size, longest))
+    for k in range(longest):  # one step of every session at once; stops once all are full
+        active = n_plugged > k
+        if not (active & (remaining > 0.0)).any():
+            break
+        p = np.where(active, np.minimum(p_max, remaining / dt_h), 0.0)
+        out[:, k] = p
+        remaining = np.where(active, owed_after_kwh(remaining, p, dt_h), remaining)
+    return out
+
+
+def session_tables(
+    days: Sequence[Sequence[AlignedSession]], p_max_kw: np.ndarray, dt_h: float, n_steps: int
+) -> SessionTables:
+    """The step tables of the aligned sessions of each of B days, all days at once."""
+    p_max = np.asarray(p_max_kw, dtype=float)
+    n_days, n_cp = len(days), p_max.size
+    flat = [(d, k, s) for d, sessions in enumerate(days) for k, s in enumerate(sessions)]
+    day = np.array([d for d, _, _ in flat], dtype=np.intp)
+    index = np.array([k for _, k, _ in flat], dtype=np.intp)
+    cp = np.array([s.cp for _, _, s in flat], dtype=np.intp)
+    start = np.array([s.start for _, _, s in flat], dtype=np.intp)
+    stop = np.array([s.stop for _, _, s in flat], dtype=np.intp)
+    energy = np.array([s.energy_kwh for _, _, s in flat], dtype=float)
+
+    session_at = np.full((n_days, n_cp, n_steps), -1, dtype=np.intp)
+    stop_at = np.empty((n_days, n_cp, n_steps))
+    stop_at[:] = np.arange(n_steps, dtype=float)
+    no_control = np.zeros((n_days, n_cp, n_steps))
+    steps = np.arange(n_steps)
+    row, t = np.nonzero((steps >= start[:, np.newaxis]) & (steps < stop[:, np.newaxis]))
+    where = (day[row], cp[row], t)
+    session_at[where] = index[row]
+    stop_at[where] = stop[row]
+    session_kw = no_control_session_kw(energy, p_max[cp], stop - start, dt_h)
+    no_control[where] = session_kw[row, t - start[row]]
+    requested = np.zeros((n_days, max([1, *(len(s) for s in days)])))
+    requested[day, index] = energy
+    return SessionTables(session_at, stop_at, no_control, requested)
+
+
 class EVFleetState:
     """Energy still owed to the EVs plugged into each CP, advanced step by step.
 
@@ -158,16 +236,14 @@ class EVFleetState:
         self.dt_h = dt_h
         self.n_steps = n_steps
         self.energy_guarantee = energy_guarantee
-        n_cp = self.p_max_kw.size
+        tables = session_tables([sessions], self.p_max_kw, dt_h, n_steps)
         #: (n_cp, n_steps) index of the session plugged in at each step, -1 when none.
-        self.session_at = np.full((n_cp, n_steps), -1, dtype=np.intp)
+        self.session_at = tables.session_at[0]
         #: (n_cp, n_steps) first step after the plugged-in EV leaves (the step itself if none).
-        self.stop_at = np.tile(np.arange(n_steps, dtype=float), (n_cp, 1))
-        for k, s in enumerate(sessions):
-            self.session_at[s.cp, s.start : s.stop] = k
-            self.stop_at[s.cp, s.start : s.stop] = s.stop
-        self.requested_kwh = np.array([s.energy_kwh for s in sessions])
-        self.request_profile_kw = self._no_control_requests()
+        self.stop_at = tables.stop_at[0]
+        self.requested_kwh = tables.requested_kwh[0, : len(sessions)]
+        #: (n_cp, n_steps) each EV's request when it takes all it asks for (no control).
+        self.request_profile_kw = tables.no_control_kw[0]
         # Per-step rows for the hot path (step-major, contiguous). The energy vector has one
         # extra slot that stays 0: index -1 ("no EV plugged in") reads it, so no masking.
         steps = np.arange(n_steps)
@@ -184,18 +260,6 @@ class EVFleetState:
             table.flags.writeable = False  # rows are handed out as views
         self._energy = np.zeros(len(sessions) + 1)
         self.reset()
-
-    def _no_control_requests(self) -> np.ndarray:
-        """(n_cp, n_steps) each EV's request when it takes all it asks for (no control)."""
-        remaining = self.requested_kwh.copy()
-        out = np.zeros_like(self.stop_at)
-        for t in range(self.n_steps):
-            idx = self.session_at[:, t]
-            for cp in np.flatnonzero(idx >= 0):
-                p = min(self.p_max_kw[cp], remaining[idx[cp]] / self.dt_h)
-                out[cp, t] = p
-                remaining[idx[cp]] -= p * self.dt_h
-        return out
 
     def reset(self) -> None:
         self._energy[:-1] = self.requested_kwh

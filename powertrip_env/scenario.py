@@ -8,6 +8,7 @@ others' draws unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,19 @@ def build_scenario(
     return Scenario(
         config=config, seed=int(seed), feeder=feeder, profiles=profiles, sessions=sessions
     )
+
+
+def build_scenarios(
+    config: ScenarioConfig,
+    seeds: Sequence[int],
+    *,
+    n_loads: int | None = None,
+    feeder: Feeder | None = None,
+) -> list[Scenario]:
+    """:func:`build_scenario` of each of ``seeds``, in order (the batched env's days)."""
+    feeder = feeder or config.feeder.build()
+    n_loads = _count_loads(feeder) if n_loads is None else n_loads
+    return [build_scenario(config, s, n_loads=n_loads, feeder=feeder) for s in seeds]
 
 
 def _ev_sessions(

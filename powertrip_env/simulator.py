@@ -8,6 +8,7 @@ solves the power flow, books the EV energy and records every architecture.md §7
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -16,10 +17,13 @@ import pandas as pd
 
 from powertrip_env import metrics
 from powertrip_env.daylog import DayLayout, DayLog
-from powertrip_env.errors import ConfigError, PowerFlowError
+from powertrip_env.errors import ConfigError, FeederError, PowerFlowError
 from powertrip_env.ev import EVFleetState
+from powertrip_env.grid.devices import DevicePlacement
 from powertrip_env.grid.engine import OpenDSSEngine
+from powertrip_env.grid.feeder import Feeder
 from powertrip_env.grid.loadmodel import VALID_MIN_PU, load_model_warning
+from powertrip_env.grid.reduced import ReducedNetwork
 from powertrip_env.grid.state import CPBusReading, GridState
 from powertrip_env.scenario import Scenario
 
@@ -305,19 +309,30 @@ class FeederSimulator:
     def objective_refs(self) -> tuple[float, float]:
         """Per-day normalisation references (architecture.md §6), computed once per day.
 
-        F1_ref = the largest no-control f1(t) of the day (one no-control pass: every setpoint
-        at its upper bound); F2_ref = the largest sum_p available_p(t)^2 (full curtailment).
-        Each is at least 1e-9 so that a day without EVs or sun still normalises. The
-        simulator is reset afterwards.
+        :func:`no_control_refs` of this day: through the exact reduced network model
+        (:func:`reduced_network`, the batched env's computation) or, where that model does
+        not apply (a feeder it cannot represent, the ``power`` unbalance index), through
+        this simulator's OpenDSS engine. The simulator is reset afterwards.
         """
+        p = self.profiles
+        net = reduced_network(self.scenario.feeder, self.scenario.devices, self.unbalance_index)
+        if net is not None:
+            f1 = reduced_no_control_f1(
+                net,
+                self.unbalance_index,
+                p.load_p_kw[np.newaxis],
+                p.load_q_kvar[np.newaxis],
+                self.ev.request_profile_kw.T[np.newaxis],
+                p.pv_available_kw[np.newaxis],
+            )[0]
+        else:  # the same no-control pass, one OpenDSS solve a step
+            self.reset()
+            while not self.done:
+                self.step(self.bounds()[1], with_metrics=False)
+            f1 = self.log.frame(self.layout, 0, self.n_steps)["f1"].to_numpy()
         self.reset()
-        while not self.done:
-            self.step(self.bounds()[1], with_metrics=False)
-        f1 = self.log.frame(self.layout, 0, self.n_steps)["f1"].to_numpy()
-        self.reset()
-        f1_ref = float(np.nanmax(f1)) if np.isfinite(f1).any() else 0.0
-        f2_ref = float((self.profiles.pv_available_kw**2).sum(axis=1).max(initial=0.0))
-        return max(f1_ref, 1e-9), max(f2_ref, 1e-9)
+        f1_ref, f2_ref = refs_from_f1(f1[np.newaxis], p.pv_available_kw[np.newaxis])[0]
+        return float(f1_ref), float(f2_ref)
 
     def close(self) -> None:
         self.engine.close()
@@ -380,3 +395,70 @@ class DayResult:
                 (s["v_min_pu"] < VALID_MIN_PU[self.load_model]).sum()
             ),
         }
+
+
+# ------------------------------------------------------------------ the day's references
+#: Rows (step x day) per reduced-model solve of a no-control pass: enough to spread numpy's
+#: per-call cost, few enough for the batch's arrays to stay in cache.
+_REF_ROWS = 1024
+
+
+@functools.lru_cache(maxsize=4)
+def _reduced_network(feeder: Feeder, devices: DevicePlacement) -> ReducedNetwork | None:
+    # Built on an engine of its own, so that no simulator's engine (whose solves start from
+    # its history, at OpenDSS's 1e-4 tolerance) is touched.
+    with OpenDSSEngine(feeder, devices) as engine:
+        try:
+            return ReducedNetwork(engine)
+        except FeederError:  # an element the model cannot represent: OpenDSS passes instead
+            return None
+
+
+def reduced_network(
+    feeder: Feeder, devices: DevicePlacement, unbalance_index: metrics.UnbalanceIndex
+) -> ReducedNetwork | None:
+    """The exact reduced model of ``feeder`` with ``devices`` (built once per process), or
+    ``None`` where it cannot give f1: a feeder it cannot represent, or the ``power`` index
+    (it gives voltages only)."""
+    if unbalance_index not in metrics.VOLTAGE_INDICES:
+        return None
+    return _reduced_network(feeder, devices)
+
+
+def reduced_no_control_f1(
+    net: ReducedNetwork,
+    unbalance_index: metrics.UnbalanceIndex,
+    load_p_kw: np.ndarray,
+    load_q_kvar: np.ndarray,
+    cp_kw: np.ndarray,
+    pv_kw: np.ndarray,
+) -> np.ndarray:
+    """(B, n_steps) f1 of B days at the given powers, %^2 (NaN where a solve failed).
+
+    Every argument is (B, n_steps, n) in :meth:`ReducedNetwork.solve`'s units and signs. The
+    steps of a no-control day do not depend on each other (its CP powers are known
+    beforehand: :attr:`~powertrip_env.ev.SessionTables.no_control_kw`), so every step of
+    every day is one row of a few large batched solves.
+    """
+    lead = load_p_kw.shape[:-1]
+    rows = [a.reshape(-1, a.shape[-1]) for a in (load_p_kw, load_q_kvar, cp_kw, pv_kw)]
+    f1 = np.empty(rows[0].shape[0])
+    for start in range(0, f1.size, _REF_ROWS):
+        chunk = slice(start, start + _REF_ROWS)
+        sol = net.solve(*(a[chunk] for a in rows))
+        f1[chunk] = metrics.f_unbalance(metrics.unbalance(unbalance_index, net.cp_bus_phasors(sol)))
+    return f1.reshape(lead)
+
+
+def refs_from_f1(f1: np.ndarray, pv_available_kw: np.ndarray) -> np.ndarray:
+    """(B, 2) ``(F1_ref, F2_ref)`` of B days (architecture.md §6).
+
+    F1_ref is the largest finite no-control f1 of the day (``f1`` (B, n_steps), %^2), F2_ref
+    the largest full-curtailment f2, sum_p available_p(t)^2 (``pv_available_kw``
+    (B, n_steps, n_pv)); each at least 1e-9 so that a day without EVs or sun still
+    normalises.
+    """
+    finite = np.isfinite(f1)
+    f1_ref = np.where(finite.any(axis=1), np.where(finite, f1, -np.inf).max(axis=1), 0.0)
+    f2_ref = (pv_available_kw**2).sum(axis=2).max(axis=1, initial=0.0)
+    return np.maximum(np.stack([f1_ref, f2_ref], axis=1), 1e-9)

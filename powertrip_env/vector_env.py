@@ -37,7 +37,7 @@ from powertrip_env.config import (
 )
 from powertrip_env.episode import FAILURE_COST, check_max_episode_steps
 from powertrip_env.errors import ConfigError, EnvClosedError
-from powertrip_env.ev import EVFleetState, guarantee_bounds_kw, owed_after_kwh
+from powertrip_env.ev import guarantee_bounds_kw, owed_after_kwh, session_tables
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.geometry import FeederGeometry, feeder_geometry
 from powertrip_env.grid.reduced import ReducedNetwork, ReducedSolution
@@ -50,7 +50,8 @@ from powertrip_env.render import (
     RenderSnapshot,
     check_render_args,
 )
-from powertrip_env.scenario import build_scenario
+from powertrip_env.scenario import build_scenarios
+from powertrip_env.simulator import reduced_no_control_f1, refs_from_f1
 
 #: Days kept built (profiles and references) at least; at least ``num_envs`` are kept.
 _DAY_CACHE = 8
@@ -158,9 +159,10 @@ class BatchedPowerTripEnv(VectorEnv):
     ``(num_envs, 2)`` float32: per copy ``-[f1 / F1_ref, f2 / F2_ref]`` as in ``PowerTripEnv``
     (vector reward, MO-Gymnasium's vector-env convention). ``reward_space`` is the per-copy
     ``Box(-10, 0, (2,), float32)`` and ``reward_dim = 2``, as in ``MOSyncVectorEnv``. The
-    references of each day come from a no-control pass through the reduced model (exact;
-    ``PowerTripEnv`` runs it through OpenDSS at its 1e-4 tolerance, so the two differ by a few
-    1e-4 relative). A copy whose power flow fails earns ``-[10, 10]``.
+    references of each day come from a no-control pass through the reduced model, the same
+    computation as ``PowerTripEnv``'s
+    (:meth:`~powertrip_env.simulator.FeederSimulator.objective_refs`), run for every day
+    missing from the cache at once. A copy whose power flow fails earns ``-[10, 10]``.
 
     ## Starting State
     Each copy starts at midnight of a day drawn from its own generator (see Arguments).
@@ -193,8 +195,8 @@ class BatchedPowerTripEnv(VectorEnv):
     ## Arguments
     ``num_envs``: number of copies. ``config``, ``energy_guarantee``, ``day_seed``: as for
     ``PowerTripEnv`` (``day_seed`` fixes every copy's every episode to one day). ``day_cache``:
-    keep at least this many built days (default: ``max(8, num_envs)``; a day costs about
-    60 ms to build, so training on a fixed pool of days sets it to the pool's size).
+    keep at least this many built days (default: ``max(8, num_envs)``; training on a fixed
+    pool of days sets it to the pool's size, so that no day is built twice).
     ``info_metrics``: the step info above (default) or, like
     ``PowerTripEnv(info_metrics=False)``, only ``f1``, ``f2``, ``f_norm`` and
     ``setpoints_kw``. ``max_episode_steps``: truncate each copy's episode after this many
@@ -319,37 +321,44 @@ class BatchedPowerTripEnv(VectorEnv):
         self._fresh = np.ones(num_envs, dtype=bool)  # copies not stepped since their reset
 
     # ------------------------------------------------------------------------------ days
-    def _build_day(self, seed: int) -> _Day:
-        scenario = build_scenario(self.config, seed, n_loads=self.n_loads, feeder=self.feeder)
-        p = scenario.profiles
-        ev = EVFleetState(
-            scenario.sessions, self.p_max_kw, self.dt_h, self.n_steps, self.energy_guarantee
+    def _build_days(self, seeds: Sequence[int]) -> list[_Day]:
+        """The days of ``seeds`` with their references, all built at once (batch first)."""
+        scenarios = build_scenarios(self.config, seeds, n_loads=self.n_loads, feeder=self.feeder)
+        load_p = np.stack([sc.profiles.load_p_kw for sc in scenarios])  # (B, T, n_loads)
+        load_q = np.stack([sc.profiles.load_q_kvar for sc in scenarios])
+        pv = np.stack([sc.profiles.pv_available_kw for sc in scenarios])  # (B, T, n_pv)
+        tables = session_tables(
+            [sc.sessions for sc in scenarios], self.p_max_kw, self.dt_h, self.n_steps
         )
-        return _Day(
-            seed=seed,
-            load_p_kw=p.load_p_kw,
-            load_q_kvar=p.load_q_kvar,
-            pv_available_kw=p.pv_available_kw,
-            fixed_net_kw=p.load_p_kw @ self._phase_load - p.pv_available_kw @ self._phase_pv,
-            session_at=np.ascontiguousarray(ev.session_at.T),
-            stop_at=np.ascontiguousarray(ev.stop_at.T),
-            request_kw=(
-                np.zeros((self.n_steps, self.n_cp))
-                if self.energy_guarantee
-                else np.ascontiguousarray(ev.request_profile_kw.T)
-            ),
-            requested_kwh=ev.requested_kwh.copy(),
-            refs=np.ones(2),
+        no_control_kw = tables.no_control_kw.transpose(0, 2, 1)  # (B, T, n_cp)
+        f1 = reduced_no_control_f1(
+            self.net, self.unbalance_index, load_p, load_q, no_control_kw, pv
         )
+        refs = refs_from_f1(f1, pv)
+        fixed_net = load_p @ self._phase_load - pv @ self._phase_pv
+        request = np.zeros_like(no_control_kw) if self.energy_guarantee else no_control_kw
+        return [
+            _Day(
+                seed=seed,
+                load_p_kw=load_p[k],
+                load_q_kvar=load_q[k],
+                pv_available_kw=pv[k],
+                fixed_net_kw=fixed_net[k],
+                session_at=np.ascontiguousarray(tables.session_at[k].T),
+                stop_at=np.ascontiguousarray(tables.stop_at[k].T),
+                request_kw=np.ascontiguousarray(request[k]),
+                requested_kwh=tables.requested_kwh[k, : len(scenarios[k].sessions)],
+                refs=refs[k],
+            )
+            for k, seed in enumerate(seeds)
+        ]
 
     def _get_days(self, seeds: Sequence[int]) -> list[_Day]:
         """The days of ``seeds`` (built, with references, on a cache miss), in order."""
         missing = sorted({s for s in seeds if s not in self._days})
-        built = [self._build_day(s) for s in missing]
-        if built:
-            refs = self._no_control_refs(built)
-            for day, ref in zip(built, refs, strict=True):
-                self._days[day.seed] = replace(day, refs=ref)
+        if missing:
+            for day in self._build_days(missing):
+                self._days[day.seed] = day
         days = []
         for s in seeds:
             self._days.move_to_end(s)
@@ -357,50 +366,6 @@ class BatchedPowerTripEnv(VectorEnv):
         while len(self._days) > self._day_cache:
             self._days.popitem(last=False)
         return days
-
-    def _no_control_refs(self, days: Sequence[_Day]) -> np.ndarray:
-        """(len(days), 2) ``(F1_ref, F2_ref)`` of each day (architecture.md §6), all days at once.
-
-        As :meth:`FeederSimulator.objective_refs`, through the reduced model: one no-control
-        pass (every setpoint at its upper bound), F1_ref the day's largest f1, F2_ref its
-        largest full-curtailment f2, each at least 1e-9.
-        """
-        m = len(days)
-        rows = np.arange(m)
-        n_steps, dt_h = self.n_steps, self.dt_h
-        remaining = _padded([d.requested_kwh for d in days])
-        f1 = np.full((n_steps, m), np.nan)
-        for t in range(n_steps):
-            session = np.stack([d.session_at[t] for d in days])
-            plugged = session >= 0
-            owed = _remaining_at(remaining, rows, session)
-            _, upper = _cp_bounds(
-                owed,
-                plugged,
-                np.stack([d.stop_at[t] for d in days]),
-                np.full(m, t),
-                np.stack([d.request_kw[t] for d in days]),
-                self.p_max_kw,
-                dt_h,
-                self.energy_guarantee,
-            )
-            sol = self.net.solve(
-                np.stack([d.load_p_kw[t] for d in days]),
-                np.stack([d.load_q_kvar[t] for d in days]),
-                upper,
-                np.stack([d.pv_available_kw[t] for d in days]),
-            )
-            f1[t] = metrics.f_unbalance(
-                metrics.unbalance(self.unbalance_index, self.net.cp_bus_phasors(sol))
-            )
-            _deliver(remaining, rows, session, upper, dt_h)
-        refs = np.empty((m, 2))
-        for k, day in enumerate(days):
-            finite = np.isfinite(f1[:, k])
-            f1_ref = float(f1[finite, k].max()) if finite.any() else 0.0
-            f2_ref = float((day.pv_available_kw**2).sum(axis=1).max(initial=0.0))
-            refs[k] = max(f1_ref, 1e-9), max(f2_ref, 1e-9)
-        return refs
 
     # ---------------------------------------------------------------------- gym vector API
     def reset(
@@ -872,12 +837,4 @@ def _failure_reasons(sol: ReducedSolution) -> np.ndarray:
     out[~sol.converged] = (
         f"reduced-model power flow did not converge in {sol.iterations} iterations"
     )
-    return out
-
-
-def _padded(rows: Sequence[np.ndarray]) -> np.ndarray:
-    """(len(rows), longest) the 1-D ``rows`` stacked, zero-padded on the right (>= 1 column)."""
-    out = np.zeros((len(rows), max([1, *(r.size for r in rows)])))
-    for k, r in enumerate(rows):
-        out[k, : r.size] = r
     return out

@@ -1,0 +1,55 @@
+"""The day's references (architecture.md §6): one computation for the simulator and the batched
+env, held to an OpenDSS no-control pass."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from powertrip_env import simulator as simulator_module
+from powertrip_env.config import ObjectiveConfig, load_scenario_config
+from powertrip_env.scenario import build_scenario
+from powertrip_env.simulator import FeederSimulator, SimState, refs_from_f1
+
+
+@pytest.mark.parametrize("energy_guarantee", [True, False])
+def test_reduced_refs_agree_with_an_opendss_no_control_pass(
+    monkeypatch: pytest.MonkeyPatch, energy_guarantee: bool
+) -> None:
+    """The reduced-model references equal those of the OpenDSS pass (the fallback for feeders
+    the model cannot represent) within OpenDSS's 1e-4 solve tolerance; F2_ref exactly."""
+    cfg = load_scenario_config()
+    cfg = replace(cfg, ev=replace(cfg.ev, energy_guarantee=energy_guarantee))
+    scenario = build_scenario(cfg, 3, n_loads=55)
+    with FeederSimulator(scenario) as sim:
+        reduced = sim.objective_refs()
+        monkeypatch.setattr(simulator_module, "reduced_network", lambda *args: None)
+        opendss = sim.objective_refs()
+    assert reduced[1] == opendss[1]
+    assert reduced[0] == pytest.approx(opendss[0], rel=1e-3)
+    assert reduced[0] != opendss[0]  # two different solvers really ran
+
+
+def test_power_index_refs_come_from_opendss() -> None:
+    """The reduced model gives no branch powers: the ``power`` index takes the OpenDSS pass."""
+    cfg = replace(load_scenario_config(), objective=ObjectiveConfig(unbalance_index="power"))
+    with FeederSimulator(build_scenario(cfg, 0, n_loads=55)) as sim:
+        f1_ref, f2_ref = sim.objective_refs()
+        day = sim.run(_UpperBounds())
+    assert f1_ref == pytest.approx(float(day.steps["f1"].max()), rel=1e-12)
+    assert f2_ref > 1.0
+
+
+class _UpperBounds:
+    def act(self, state: SimState) -> np.ndarray:
+        return state.upper_kw
+
+
+def test_refs_from_f1_takes_the_largest_finite_value_and_floors_at_1e_9() -> None:
+    f1 = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [0.0, 0.0, 0.0]])
+    pv = np.zeros((3, 3, 2))
+    pv[0, 1] = [3.0, 4.0]  # 25 kW^2 at one step
+    refs = refs_from_f1(f1, pv)
+    np.testing.assert_array_equal(refs, [[3.0, 25.0], [1e-9, 1e-9], [1e-9, 1e-9]])
