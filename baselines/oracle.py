@@ -33,7 +33,7 @@ in OpenDSS by :class:`OracleController` (the day's reported costs are OpenDSS's)
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -388,3 +388,50 @@ class OracleController:
     def act(self, state: SimState) -> np.ndarray:
         """The planned setpoints of ``state``'s step, kW."""
         return self.plan.x_kw[state.t].copy()
+
+
+@dataclass(frozen=True)
+class DayFrontPoint:
+    """One point of the day's Pareto front: the oracle's day at one weight, replayed.
+
+    Attributes:
+        weights: (w_unbalance, w_curtailment) of the plan.
+        f1_total: sum over steps of f1 / F1_ref (OpenDSS values), dimensionless.
+        f2_total: sum over steps of f2 / F2_ref (OpenDSS values), dimensionless.
+        gap: the plan's Frank-Wolfe gap (how far above the optimum it may be, in day cost).
+    """
+
+    weights: tuple[float, float]
+    f1_total: float
+    f2_total: float
+    gap: float
+
+
+def day_front(
+    sim: FeederSimulator,
+    refs: tuple[float, float],
+    n_weights: int,
+    config: OracleConfig | None = None,
+) -> list[DayFrontPoint]:
+    """The day's Pareto front: the oracle planned at ``n_weights`` weights from (0, 1) to
+    (1, 0), each plan replayed in OpenDSS, its day totals in normalised units.
+
+    ``config`` gives the optimiser's settings (its weight is replaced by each of the front's).
+    """
+    if isinstance(n_weights, bool) or not isinstance(n_weights, int) or n_weights < 2:
+        raise ConfigError(f"day front: n_weights={n_weights!r} must be an integer >= 2")
+    base = config or OracleConfig()
+    front = []
+    for w1 in np.linspace(0.0, 1.0, n_weights):
+        weights = (float(w1), float(1.0 - w1))
+        oracle = OracleController(sim, replace(base, weights=weights), refs)
+        steps = sim.run(oracle).steps
+        front.append(
+            DayFrontPoint(
+                weights=weights,
+                f1_total=float((steps["f1"] / refs[0]).sum()),
+                f2_total=float((steps["f2"] / refs[1]).sum()),
+                gap=oracle.plan.gap,
+            )
+        )
+    return front

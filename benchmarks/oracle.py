@@ -29,14 +29,14 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from baselines.heuristics import FlatRateCharging, PVFollowingCharging, VoltWattPV
 from baselines.lookahead import LookAheadConfig, LookAheadController
 from baselines.no_control import NoControl
 from baselines.nsga2 import NSGA2Config, NSGA2Controller
-from baselines.oracle import OracleConfig, OracleController
+from baselines.oracle import OracleConfig, OracleController, day_front
+from experiments.figures import plot_day_front
 from powertrip_env.config import load_scenario_config
 from powertrip_env.scenario import build_scenario
 from powertrip_env.simulator import Controller, FeederSimulator
@@ -113,57 +113,30 @@ def main() -> None:
             f"{'yes' if not below else 'NO: ' + ', '.join(below)}"
         )
         if args.front >= 2:
-            front = []
-            for w in np.linspace(0.0, 1.0, args.front):
-                swept = OracleController(sim, OracleConfig(weights=(w, 1.0 - w)), refs)
-                front.append((w, *_day_point(sim.run(swept).steps, refs)))
+            front = day_front(sim, refs, args.front)
             print("day's Pareto front (oracle at w = (w1, 1 - w1)), day totals:")
-            print("| w1 | sum f1/F1_ref | sum f2/F2_ref |")
-            print("|---|---|---|")
-            for w, a, b in front:
-                print(f"| {w:.3f} | {a:.2f} | {b:.2f} |")
+            print("| w1 | sum f1/F1_ref | sum f2/F2_ref | Frank-Wolfe gap |")
+            print("|---|---|---|---|")
+            for p in front:
+                print(f"| {p.weights[0]:.3f} | {p.f1_total:.2f} | {p.f2_total:.2f} | {p.gap:.3f} |")
             if args.figure:
-                _figure(front, points, Path(args.figure), (w1, w2))
+                path = Path(args.figure)
+                points = {
+                    f"{k} (w = ({w1}, {w2}))" if k == "oracle" else k: v for k, v in points.items()
+                }
+                plot_day_front(
+                    [(p.f1_total, p.f2_total) for p in front],
+                    points,
+                    path.parent,
+                    front_weights=[p.weights[0] for p in front],
+                    filename=path.name,
+                )
                 print(f"figure: {args.figure}")
 
 
 def _day_point(steps: pd.DataFrame, refs: tuple[float, float]) -> tuple[float, float]:
     """The day's totals of the normalised costs (sum over steps of f1/F1_ref, f2/F2_ref)."""
     return float((steps["f1"] / refs[0]).sum()), float((steps["f2"] / refs[1]).sum())
-
-
-def _figure(
-    front: list[tuple[float, float, float]],
-    points: dict[str, tuple[float, float]],
-    path: Path,
-    weights: tuple[float, float],
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
-    f = np.array([(a, b) for _, a, b in front])
-    ax.plot(f[:, 0], f[:, 1], "k-o", ms=4, label="day's Pareto front (oracle, w swept)")
-    markers = iter("sD^v<>pPX*h")
-    for label, (a, b) in points.items():
-        ax.plot(
-            a,
-            b,
-            next(markers, "o"),
-            ms=9,
-            label=f"{label} (w = {weights})" if label == "oracle" else label,
-        )
-    ax.set_xlabel("day total of f1 / F1_ref (unbalance)")
-    ax.set_ylabel("day total of f2 / F2_ref (curtailment)")
-    ax.set_title("The day's Pareto front and each controller's day")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -7,15 +7,19 @@ One command, in order, each step through the library the other commands use:
 3. study 2, the day under NSGA-II (``powertrip optimize``, seed 0, population 100,
    100 generations): the README's results table and figures;
 4. the benchmark of ``experiments/configs/benchmark.yaml`` (``powertrip benchmark``);
-5. the speed benchmarks the README quotes (``benchmarks/*.py``, when the source tree is
+5. from the benchmark's default day (seed 0): PUI over the day per controller
+   (``figures/pui_over_day.png``) and the day's Pareto front, the oracle planned at
+   ``FRONT_WEIGHTS`` weights, with every controller's day point (``figures/day_pareto.png``),
+   and their table in ``REPRODUCE.md``;
+6. the speed benchmarks the README quotes (``benchmarks/*.py``, when the source tree is
    there), their output saved as text.
 
 Everything goes to ``<out>/reproduce__<time>/``: the run folders, ``feeder.png``,
 ``speed/*.txt`` and ``REPRODUCE.md`` (the README's tables as regenerated, the run folders and
 the run time). ``--update-docs`` also copies the README's figures into ``docs/figures/``.
 ``--quick`` runs the same pipeline on a tiny budget (NSGA-II population 8 x 3 generations,
-one test day, two seeds, no look-ahead controllers, no speed benchmarks) to check that it
-works; its numbers are not the README's.
+one test day, two seeds, no look-ahead controllers, no day front, no speed benchmarks) to
+check that it works; its numbers are not the README's.
 """
 
 from __future__ import annotations
@@ -30,14 +34,28 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from experiments import runs
-from experiments.benchmark_config import NSGA2Settings, TestDay, load_benchmark_config
+from experiments.benchmark_config import (
+    BenchmarkConfig,
+    NSGA2Settings,
+    TestDay,
+    load_benchmark_config,
+)
+from powertrip_env.config import ScenarioConfig
 from powertrip_env.errors import ConfigError
 
 #: The speed benchmarks whose output the README quotes (``benchmarks/<name>.py``).
 SPEED_BENCHMARKS = ("engine", "day", "reduced", "env_step", "nsga2", "oracle")
 #: Figures of the NSGA-II study that the README shows, copied by ``--update-docs``.
 README_FIGURES = ("unbalance.png", "voltage_drop.png", "pv_usage.png", "pareto_fronts.png")
+#: Figures of the benchmark's default day that the README shows (``<reproduction>/figures/``),
+#: copied by ``--update-docs``; the day front only without ``--quick``.
+DAY_FIGURES = ("pui_over_day.png", "day_pareto.png")
+#: Weights of the day's Pareto front, w1 from 0 to 1 (the oracle plans the day at each).
+FRONT_WEIGHTS = 11
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -143,7 +161,104 @@ def _copy_docs(optimize_dir: Path, folder: Path) -> list[Path]:
     copied = [Path(shutil.copy2(folder / "feeder.png", docs / "feeder.png"))]
     for name in README_FIGURES:
         copied.append(Path(shutil.copy2(optimize_dir / "figures" / name, docs / name)))
+    for name in DAY_FIGURES:
+        if (folder / "figures" / name).is_file():
+            copied.append(Path(shutil.copy2(folder / "figures" / name, docs / name)))
     return copied
+
+
+def _default_day(bench: BenchmarkConfig, base: ScenarioConfig) -> TestDay:
+    """The benchmark day that is the scenario's own day (else the benchmark's first)."""
+    own = TestDay(base.profiles.season, base.profiles.day_type)
+    return own if own in bench.days else bench.days[0]
+
+
+def study2_day(
+    benchmark_dir: Path,
+    bench: BenchmarkConfig,
+    folder: Path,
+    front_weights: int = FRONT_WEIGHTS,
+) -> tuple[list[str], list[Path]]:
+    """The default day's figures and table from a finished benchmark; return the report
+    lines and the figures written (under ``folder/figures/``).
+
+    The day is the scenario's own (seed: the benchmark's first); the controllers' steps come
+    from the benchmark's ``results.parquet``. ``front_weights`` >= 2 also plans that day with
+    the oracle at as many weights (:func:`baselines.oracle.day_front`) for the day's Pareto
+    front, whole days only (``bench.steps`` None); fewer skip it.
+    """
+    from baselines.oracle import day_front
+    from experiments.benchmark_config import day_scenario
+    from experiments.benchmark_tables import controller_label, day_points
+    from experiments.figures import plot_day_front, plot_pui_over_day
+    from powertrip_env.scenario import build_scenario
+    from powertrip_env.simulator import DayResult, FeederSimulator
+
+    base = bench.base_scenario()
+    day, seed = _default_day(bench, base), bench.seeds[0]
+    results = pd.read_parquet(benchmark_dir / "results.parquet")
+    rows = results[(results["day"] == day.label) & (results["seed"] == seed)]
+    if rows.empty:
+        return [f"No benchmark results for {day.label}, seed {seed}: no day figures.", ""], []
+    out_dir = folder / "figures"
+    when = f"{day.label}, seed {seed}, w = {bench.weights}"
+    dt_h = float(rows["hour"].iloc[1] - rows["hour"].iloc[0]) if len(rows) > 1 else 1.0
+    days = {
+        controller_label(str(c)): DayResult(
+            steps=g.reset_index(drop=True),
+            worst_v_pu=None,
+            ev_requested_kwh=np.zeros(0),
+            ev_unserved_kwh=np.zeros(0),
+            dt_h=dt_h,
+        )
+        for c, g in rows.groupby("controller", sort=False)
+    }
+    written = [plot_pui_over_day(days, out_dir)]
+    points = day_points(results, day.label, seed)
+    w1, w2 = bench.weights
+    cost = w1 * points["f1_total"] + w2 * points["f2_total"]
+    lines = [
+        f"## Study 2: every controller on the default day ({when})",
+        "",
+        "| controller | Σ f1/F1_ref | Σ f2/F2_ref | day cost w·Σ f/F_ref "
+        "| worst-step PUI (%) | mean PUI (%) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row, c in zip(points.itertuples(index=False), cost, strict=True):
+        lines.append(
+            f"| {controller_label(str(row.controller))} | {row.f1_total:.3f} | {row.f2_total:.3f} "
+            f"| {c:.3f} | {row.pui_worst_pct:.3f} | {row.pui_mean_pct:.3f} |"
+        )
+    lines.append("")
+    if front_weights >= 2 and bench.steps is None:
+        with FeederSimulator(build_scenario(day_scenario(base, day), seed)) as sim:
+            front = day_front(sim, sim.objective_refs(), front_weights)
+        marked = {
+            controller_label(c) + (f" (w = {bench.weights})" if c == "oracle" else ""): (a, b)
+            for c, a, b in points[["controller", "f1_total", "f2_total"]].itertuples(index=False)
+        }
+        written.append(
+            plot_day_front(
+                [(p.f1_total, p.f2_total) for p in front],
+                marked,
+                out_dir,
+                front_weights=[p.weights[0] for p in front],
+                title=f"The day's Pareto front and each controller's day ({when})",
+            )
+        )
+        lines += [
+            "The day's Pareto front (the oracle at w = (w1, 1 - w1), replayed in OpenDSS):",
+            "",
+            "| w1 | Σ f1/F1_ref | Σ f2/F2_ref | Frank-Wolfe gap |",
+            "|---|---|---|---|",
+            *[
+                f"| {p.weights[0]:.2f} | {p.f1_total:.3f} | {p.f2_total:.3f} | {p.gap:.3f} |"
+                for p in front
+            ],
+            "",
+        ]
+    lines += ["Figures: " + ", ".join(f"`figures/{p.name}`" for p in written), ""]
+    return lines, written
 
 
 def reproduce(args: ReproduceArgs) -> Reproduction:
@@ -182,6 +297,9 @@ def reproduce(args: ReproduceArgs) -> Reproduction:
     bench = replace(bench, out=out)
     benchmark_run = run_benchmark(bench, workers=args.workers, progress=False)
 
+    day_lines, _ = study2_day(
+        benchmark_run.run_dir, bench, folder, 0 if args.quick else FRONT_WEIGHTS
+    )
     summary = json.loads((optimize_dir / "summary.json").read_text(encoding="utf-8"))
     title = "# PowerTrip reproduction"
     if args.quick:
@@ -193,6 +311,7 @@ def reproduce(args: ReproduceArgs) -> Reproduction:
         "",
         *_readme_table(summary),
         "",
+        *day_lines,
         "## Run folders",
         "",
         f"- study 1 (no control): `{simulate_dir.name}`",

@@ -29,6 +29,24 @@ from experiments.benchmark_units import UNITS_DIR, Unit, read_status
 KEYS = ["day", "season", "day_type", "seed", "controller"]
 
 
+#: How figures and the reproduction name the benchmark's controllers (agents keep theirs).
+CONTROLLER_LABELS = {
+    "no_control": "no control",
+    "flat_rate": "flat rate",
+    "pv_following": "PV following",
+    "volt_watt": "volt-watt",
+    "nsga2": "NSGA-II (per step)",
+    "lookahead_persistence": "look-ahead, persistence",
+    "lookahead_perfect": "look-ahead, perfect forecasts",
+    "oracle": "oracle",
+}
+
+
+def controller_label(name: str) -> str:
+    """A benchmark controller's display name (an agent's is its own)."""
+    return CONTROLLER_LABELS.get(name, name)
+
+
 def _frame(path: Path, unit: Unit) -> pd.DataFrame:
     frame = pd.read_parquet(path)
     if frame.empty:
@@ -161,3 +179,28 @@ def write_tables(run_dir: Path, config: BenchmarkConfig, units: list[Unit]) -> d
     runs.write_parquet(run_dir / "days.parquet", days)
     failed = table[table["status"] != "ok"]
     return dict(zip(failed["unit"], failed["error"].fillna("not run"), strict=True))
+
+
+def day_points(results: pd.DataFrame, day: str, seed: int) -> pd.DataFrame:
+    """One row per controller of one day and seed, in the results' order: the day totals
+    ``f1_total`` = sum_t f1_t / F1_ref and ``f2_total`` = sum_t f2_t / F2_ref (a point of the
+    day's Pareto plane), and ``pui_worst_pct`` / ``pui_mean_pct``: the worst step's and the
+    mean PUI over the CP buses, percent.
+    """
+    rows = results[(results["day"] == day) & (results["seed"] == seed)]
+    cps = [c.removeprefix("cp_kw_") for c in rows.columns if c.startswith("cp_kw_")]
+    out = []
+    for controller, steps in rows.groupby("controller", sort=False):
+        pui = steps[[f"pui_{cp}" for cp in cps]].to_numpy(dtype=float)
+        out.append(
+            {
+                "controller": str(controller),
+                "f1_total": float(steps["f1_norm"].sum()),
+                "f2_total": float(steps["f2_norm"].sum()),
+                "pui_worst_pct": float(pui.max()) if pui.size else np.nan,
+                "pui_mean_pct": float(pui.mean()) if pui.size else np.nan,
+            }
+        )
+    return pd.DataFrame(
+        out, columns=["controller", "f1_total", "f2_total", "pui_worst_pct", "pui_mean_pct"]
+    )

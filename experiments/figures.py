@@ -137,6 +137,47 @@ def plot_unbalance(
     return save_figure(fig, out_dir / filename)
 
 
+def plot_pui_over_day(
+    results: Results,
+    out_dir: Path,
+    cp_names: Sequence[str] | None = None,
+    *,
+    filename: str = "pui_over_day.png",
+) -> Path:
+    """PUI at the CP buses over the day, a line per controller, in two panels: the worst CP
+    bus of each step (the legend gives the day's worst step) and the mean over the CP buses.
+
+    Args:
+        results: label -> day; each needs ``hour`` and ``pui_<cp>`` step columns (percent).
+        out_dir: folder to write ``filename`` into.
+        cp_names: CPs whose buses count (default: every CP of the first result).
+    """
+    first = next(iter(results.values()), None)
+    names = list(cp_names) if cp_names is not None else cp_names_of(first) if first else []
+    if not names:
+        raise ValueError("no CP buses: the results have no cp_kw_<cp> columns and none given")
+    columns = [f"pui_{cp}" for cp in names]
+    _check(results, ["hour", *columns])
+    fig = Figure(figsize=(10, 6.4), layout="constrained")
+    worst_ax, mean_ax = fig.subplots(2, 1, sharex=True)
+    for k, (label, result) in enumerate(results.items()):
+        pui = result.steps[columns].to_numpy(dtype=float)
+        hour = result.steps["hour"].to_numpy(dtype=float)
+        worst = pui.max(axis=1)
+        style = {"color": _colour(k), "lw": 1.1, "ls": "--" if k >= 10 else "-"}
+        worst_ax.plot(hour, worst, label=f"{label} (worst step {worst.max():.2f} %)", **style)
+        mean_ax.plot(hour, pui.mean(axis=1), label=label, **style)
+    worst_ax.set_ylabel("PUI at the worst CP bus (%)")
+    mean_ax.set_ylabel("mean PUI over the CP buses (%)")
+    _hour_axis(worst_ax, label=False)
+    _hour_axis(mean_ax)
+    for ax in (worst_ax, mean_ax):
+        ax.set_ylim(bottom=0)
+    worst_ax.legend(loc="upper left", fontsize=7, ncols=2)
+    fig.suptitle("Phase voltage unbalance (PUI) at the charging-point buses over the day")
+    return save_figure(fig, out_dir / filename)
+
+
 # --- Voltage --------------------------------------------------------------------------------
 
 
@@ -402,4 +443,59 @@ def plot_pareto_fronts(
         for k, label in enumerate(mark_labels)
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
+    return save_figure(fig, out_dir / filename)
+
+
+def plot_day_front(
+    front: npt.ArrayLike,
+    points: Mapping[str, tuple[float, float]],
+    out_dir: Path,
+    *,
+    front_weights: npt.ArrayLike | None = None,
+    title: str = "The day's Pareto front and each controller's day",
+    filename: str = "day_pareto.png",
+) -> Path:
+    """The day's Pareto front in day totals, with each controller's day as a point.
+
+    Args:
+        front: (n, 2) day totals ``(sum_t f1_t / F1_ref, sum_t f2_t / F2_ref)`` of the
+            optimum at n weights (e.g. the oracle's, OpenDSS values).
+        points: controller -> its day's totals, in the same units.
+        out_dir: folder to write ``filename`` into.
+        front_weights: (n,) w1 of each front point, written next to it.
+    """
+    f = np.asarray(front, dtype=float)
+    if f.ndim != 2 or f.shape[1] != 2 or len(f) == 0:
+        raise ValueError(f"front has shape {f.shape}; expected (n, 2) = (f1 total, f2 total)")
+    fig = Figure(figsize=(8, 5.8), layout="constrained")
+    ax = fig.subplots()
+    order = np.argsort(f[:, 0], kind="stable")
+    ax.plot(f[order, 0], f[order, 1], "-o", color="0.3", ms=4, lw=1.2, label="day's Pareto front")
+    if front_weights is not None:
+        for w1, (a, b) in zip(np.asarray(front_weights, dtype=float), f, strict=True):
+            ax.annotate(
+                f"w1={w1:.2f}",
+                (a, b),
+                xytext=(4, 4),
+                textcoords="offset points",
+                fontsize=7,
+                color="0.3",
+            )
+    markers = ("o", "s", "D", "^", "v", "<", ">", "P", "X", "*", "h")
+    for k, (label, (a, b)) in enumerate(points.items()):
+        ax.plot(
+            a,
+            b,
+            ls="",
+            marker=markers[k % len(markers)],
+            ms=9,
+            color=_colour(k),
+            mec="black",
+            label=label,
+        )
+    ax.set_xlabel("day total of f1 / F1_ref (unbalance)")
+    ax.set_ylabel("day total of f2 / F2_ref (curtailment)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return save_figure(fig, out_dir / filename)

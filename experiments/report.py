@@ -6,9 +6,10 @@ Built from a benchmark run folder's tables (:mod:`experiments.benchmark_tables`)
   cost, the decision time and the indicators, per controller, as the mean over seeds with a
   95 % Student-t interval (over all test days, then per day);
 * the hypervolume of NSGA-II's front and of the agents' points per day;
-* for each test day (its first seed): the comparison figures of :mod:`experiments.figures`,
-  NSGA-II's Pareto fronts with every controller's point overlaid, a heat map of PUI per
-  CP bus over the day (mean over seeds), and the controlled day as a strip of the env's
+* for each test day (its first seed): the comparison figures of :mod:`experiments.figures`
+  (PUI per CP bus, PUI over the day per controller, voltage, PV, EV energy), NSGA-II's
+  Pareto fronts with every controller's point overlaid, a heat map of PUI per CP bus over
+  the day (mean over seeds), and the controlled day as a strip of the env's
   feeder frames and an animated GIF (:mod:`experiments.day_strip`).
 
 The HTML embeds its figures as base64 PNGs and loads nothing from the network; the Markdown
@@ -236,6 +237,10 @@ def day_figures(
         found = [
             ReportFigure(
                 figures.plot_unbalance(day_results, folder), f"PUI at the CP buses ({when})"
+            ),
+            ReportFigure(
+                figures.plot_pui_over_day(day_results, folder, cp_names),
+                f"PUI over the day per controller: worst CP bus and mean over CP buses ({when})",
             ),
             ReportFigure(
                 figures.plot_voltage_drop(

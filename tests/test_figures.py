@@ -16,8 +16,10 @@ from experiments.feeder_drawing import (
     node_distances_m,
 )
 from experiments.figures import (
+    plot_day_front,
     plot_ev_energy,
     plot_pareto_fronts,
+    plot_pui_over_day,
     plot_pv_usage,
     plot_unbalance,
     plot_voltage_drop,
@@ -105,6 +107,7 @@ def test_each_figure_writes_a_readable_png(
     chosen = {label: results[label] for label in labels}
     paths = [
         plot_unbalance(chosen, tmp_path),
+        plot_pui_over_day(chosen, tmp_path),
         plot_voltage_drop(chosen, tmp_path, distances, list(distances)),
         plot_pv_usage(chosen, tmp_path),
         plot_ev_energy(chosen, tmp_path, list(CPS)),
@@ -128,6 +131,17 @@ def test_pareto_fronts_reject_a_wrong_shape(tmp_path: Path) -> None:
         plot_pareto_fronts({"12:00": np.zeros((4, 3))}, tmp_path)
 
 
+def test_day_front_with_every_controllers_day(tmp_path: Path) -> None:
+    w1 = np.linspace(0.0, 1.0, 5)
+    front = np.column_stack([40.0 - 35.0 * w1**0.5, 30.0 * w1**2])
+    points = {"no control": (44.7, 0.0), "flat rate": (38.6, 0.0), "oracle": (13.7, 7.1)}
+    path = plot_day_front(front, points, tmp_path, front_weights=w1)
+    assert path == tmp_path / "day_pareto.png"
+    assert_readable_png(path)
+    with pytest.raises(ValueError, match=r"expected \(n, 2\)"):
+        plot_day_front(np.zeros((0, 2)), points, tmp_path)
+
+
 def test_figures_name_a_missing_column(results: dict[str, DayResult], tmp_path: Path) -> None:
     day = results["no control"]
     broken = DayResult(
@@ -137,6 +151,8 @@ def test_figures_name_a_missing_column(results: dict[str, DayResult], tmp_path: 
         plot_pv_usage({"broken": broken}, tmp_path)
     with pytest.raises(ValueError, match="empty"):
         plot_unbalance({}, tmp_path)
+    with pytest.raises(ValueError, match="pui_cp9"):
+        plot_pui_over_day({"no control": day}, tmp_path, ["cp1", "cp9"])
 
 
 def test_voltage_profile_rejects_misaligned_node_names(
@@ -169,7 +185,8 @@ def test_distances_grow_along_every_line(feeder: Feeder) -> None:
 
 
 def test_distances_read_the_same_from_a_file_a_feeder_and_enwl(feeder: Feeder) -> None:
-    from_file = bus_distances_m(embedded_feeder_dir() / "Lines.dss")
+    # enwl_n1f1 (the default) takes its lines from ieee_lv's files.
+    from_file = bus_distances_m(embedded_feeder_dir("ieee_lv") / "Lines.dss")
     assert from_file == bus_distances_m(feeder)
     enwl = bus_distances_m(load_enwl_feeder(Path(__file__).parent / "data" / "enwl", 1, 1))
     assert enwl["1"] == 0.0 and enwl["2"] == pytest.approx(40.5)

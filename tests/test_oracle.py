@@ -1,7 +1,10 @@
-"""The day's optimum (feasible, replayed in OpenDSS as planned, below every controller) and
-the look-ahead controller built on it."""
+"""The day's optimum (feasible, replayed in OpenDSS as planned, below every controller at
+every weight, tracing the day's Pareto front) and the look-ahead controller built on it."""
 
 from __future__ import annotations
+
+import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,13 +13,15 @@ from baselines.heuristics import FlatRateCharging, PVFollowingCharging, VoltWatt
 from baselines.lookahead import LookAheadConfig, LookAheadController
 from baselines.no_control import NoControl
 from baselines.nsga2 import NSGA2Config, NSGA2Controller
-from baselines.oracle import OracleConfig, OracleController
+from baselines.oracle import OracleConfig, OracleController, day_front
 from powertrip_env.config import load_scenario_config
 from powertrip_env.errors import ConfigError
 from powertrip_env.scenario import build_scenario
 from powertrip_env.simulator import FeederSimulator
 
 WEIGHTS = (0.5, 0.5)
+#: The weights the oracle must beat every controller at: the day's front from (0, 1) to (1, 0).
+FRONT_WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.75, 0.25), (1.0, 0.0))
 
 
 def day_cost(steps, refs, weights=WEIGHTS) -> float:
@@ -76,6 +81,69 @@ def test_oracle_is_at_or_below_every_controller(day) -> None:
         result = sim.run(controller)
         np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6)
         assert oracle_cost <= day_cost(result.steps, refs) + oracle.plan.gap, controller
+
+
+@pytest.fixture(scope="module")
+def short_day():
+    """The default day at 15-minute steps (96, a third of the 5-minute day's cost) and the
+    oracle's day at each of ``FRONT_WEIGHTS`` (the day's Pareto front)."""
+    config = load_scenario_config()
+    config = replace(config, profiles=replace(config.profiles, resolution_min=15))
+    with FeederSimulator(build_scenario(config, 0)) as sim:
+        refs = sim.objective_refs()
+        front = day_front(sim, refs, len(FRONT_WEIGHTS))
+        yield sim, refs, front
+
+
+def test_day_front_needs_two_weights() -> None:
+    with pytest.raises(ConfigError, match="n_weights"):
+        day_front(None, (1.0, 1.0), 1)  # type: ignore[arg-type]  # refused before use
+
+
+#: (0.5, 0.5) is checked on the 5-minute day by test_oracle_is_at_or_below_every_controller.
+OTHER_WEIGHTS = [k for k, w in enumerate(FRONT_WEIGHTS) if w != WEIGHTS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", OTHER_WEIGHTS, ids=[str(FRONT_WEIGHTS[k]) for k in OTHER_WEIGHTS])
+def test_oracle_is_at_or_below_every_controller_at_every_weight(short_day, k: int) -> None:
+    """At each weight no controller's day costs less than the oracle's beyond its gap."""
+    sim, refs, front = short_day
+    point = front[k]
+    weights = FRONT_WEIGHTS[k]
+    assert point.weights == pytest.approx(weights)
+    oracle_cost = weights[0] * point.f1_total + weights[1] * point.f2_total
+    controllers = {
+        "no control": NoControl(),
+        "flat rate": FlatRateCharging(),
+        "PV following": PVFollowingCharging(),
+        "volt-watt": VoltWattPV(sim),
+        "NSGA-II": NSGA2Controller(sim, NSGA2Config(pop_size=20, n_gen=10, weights=weights), refs),
+    }
+    for forecast in ("persistence", "perfect"):
+        settings = LookAheadConfig(forecast=forecast, weights=weights, horizon_h=1.0)
+        controllers[f"look-ahead, {forecast}"] = LookAheadController(sim, settings, refs)
+    below = {}
+    for label, controller in controllers.items():
+        result = sim.run(controller)
+        np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6, err_msg=label)
+        cost = day_cost(result.steps, refs, weights)
+        if cost < oracle_cost - point.gap:
+            below[label] = cost
+    assert not below, f"w = {weights}: oracle {oracle_cost:.4f} (gap {point.gap:.4f}), {below}"
+
+
+@pytest.mark.slow
+def test_day_front_trades_unbalance_for_curtailment(short_day) -> None:
+    """More weight on unbalance never buys more unbalance (up to the plans' gaps)."""
+    _, _, front = short_day
+    for lo, hi in itertools.pairwise(front):
+        # Each plan is within its gap of its weight's optimum: summing the two optimality
+        # inequalities bounds the rise of f1 by hi.gap + w2_hi (lo.gap + hi.gap) / (w1_hi - w1_lo).
+        step = hi.weights[0] - lo.weights[0]
+        slack = hi.gap + hi.weights[1] * (lo.gap + hi.gap) / step + 1e-3 * lo.f1_total
+        assert hi.f1_total <= lo.f1_total + slack, (lo, hi)
+    assert front[0].f2_total == pytest.approx(0.0, abs=1e-9)  # w = (0, 1): nothing curtailed
 
 
 @pytest.mark.parametrize(
