@@ -412,17 +412,25 @@ def day_front(
     refs: tuple[float, float],
     n_weights: int,
     config: OracleConfig | None = None,
+    end_weight: float = 0.01,
 ) -> list[DayFrontPoint]:
-    """The day's Pareto front: the oracle planned at ``n_weights`` weights from (0, 1) to
-    (1, 0), each plan replayed in OpenDSS, its day totals in normalised units.
+    """The day's Pareto front: the oracle planned at ``n_weights`` weights w1 evenly spaced
+    from ``end_weight`` to 1 - ``end_weight``, each plan replayed in OpenDSS, its day totals
+    in normalised units.
 
+    The ends stop short of (0, 1) and (1, 0): at a zero weight the other objective is left
+    wherever the optimiser starts (at w = (0, 1) any charging schedule costs 0, so the
+    oracle keeps its first one, and PV following, with less unbalance and no curtailment,
+    would dominate that end point). A small weight picks the best of those optima instead.
     ``config`` gives the optimiser's settings (its weight is replaced by each of the front's).
     """
     if isinstance(n_weights, bool) or not isinstance(n_weights, int) or n_weights < 2:
         raise ConfigError(f"day front: n_weights={n_weights!r} must be an integer >= 2")
+    if not 0.0 <= end_weight < 0.5:
+        raise ConfigError(f"day front: end_weight={end_weight!r} must be in [0, 0.5)")
     base = config or OracleConfig()
     front = []
-    for w1 in np.linspace(0.0, 1.0, n_weights):
+    for w1 in np.linspace(end_weight, 1.0 - end_weight, n_weights):
         weights = (float(w1), float(1.0 - w1))
         oracle = OracleController(sim, replace(base, weights=weights), refs)
         steps = sim.run(oracle).steps

@@ -164,7 +164,13 @@ def plot_pui_over_day(
         pui = result.steps[columns].to_numpy(dtype=float)
         hour = result.steps["hour"].to_numpy(dtype=float)
         worst = pui.max(axis=1)
-        style = {"color": _colour(k), "lw": 1.1, "ls": "--" if k >= 10 else "-"}
+        # Each line a little thinner than the one before, so a controller that repeats
+        # another's day (volt-watt without overvoltage is no control) still shows beneath it.
+        style = {
+            "color": _colour(k),
+            "lw": max(2.6 - 0.25 * k, 0.8),
+            "ls": "--" if k >= 10 else "-",
+        }
         worst_ax.plot(hour, worst, label=f"{label} (worst step {worst.max():.2f} %)", **style)
         mean_ax.plot(hour, pui.mean(axis=1), label=label, **style)
     worst_ax.set_ylabel("PUI at the worst CP bus (%)")
