@@ -78,6 +78,11 @@ def _count_loads(feeder: Feeder) -> int:
         return engine.n_loads
 
 
+#: Days whose one-minute profiles are computed together: enough to spread numpy's per-call
+#: cost, few enough for the (days, houses, 1440) arrays to stay in cache.
+_DAYS_PER_BATCH = 8
+
+
 def build_scenario(
     config: ScenarioConfig, seed: int, *, n_loads: int | None = None, feeder: Feeder | None = None
 ) -> Scenario:
@@ -89,56 +94,7 @@ def build_scenario(
         n_loads: number of residential loads of the feeder (compiled to count when omitted).
         feeder: the built feeder (built from ``config.feeder`` when omitted).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be a non-negative integer")
-    feeder = feeder or config.feeder.build()
-    n_loads = _count_loads(feeder) if n_loads is None else n_loads
-    pc = config.profiles
-    grid = prof.DayGrid(pc.resolution_min)
-    date = prof.representative_date(pc.season, pc.day_type)
-    load_rng, pv_rng, ev_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)
-    )
-    devices = config.devices
-
-    if pc.load_source == "demandlib":
-        load_p = prof.household_load_kw(load_rng, grid, date, n_loads)
-    elif pc.enwl_load_folder:
-        load_p = _house_profiles(config, n_loads, grid)
-    else:
-        table = prof.load_enwl_load_profiles(str(pc.enwl_load_file))
-        load_p = prof.assign_enwl_profiles(load_rng, table, n_loads, grid)
-    load_q = prof.reactive_power_kvar(load_p, pc.load_power_factor)
-
-    kwp = np.array([d.p_max_kw for d in devices.pvs])
-    if devices.n_pv == 0:
-        pv = np.zeros((0, grid.n_steps))
-    elif pc.pv_source == "pvlib":
-        pv = prof.pv_available_kw(
-            pv_rng,
-            grid,
-            date,
-            kwp,
-            latitude_deg=feeder.latitude_deg,
-            longitude_deg=feeder.longitude_deg,
-        )
-    else:
-        table = prof.load_enwl_pv_profiles(str(pc.enwl_pv_file))
-        pv = prof.scale_enwl_pv(prof.assign_enwl_profiles(pv_rng, table, devices.n_pv, grid), kwp)
-
-    cp_kw = np.array([d.p_max_kw for d in devices.cps])
-    raw_sessions = _ev_sessions(config, ev_rng, grid, date, cp_kw)
-    sessions = align_sessions(raw_sessions, cp_kw, grid.dt_h, grid.n_steps)
-
-    profiles = DayProfiles(
-        dt_h=grid.dt_h,
-        load_p_kw=np.ascontiguousarray(load_p.T),
-        load_q_kvar=np.ascontiguousarray(load_q.T),
-        pv_available_kw=np.ascontiguousarray(pv.T),
-    )
-    return Scenario(
-        config=config, seed=int(seed), feeder=feeder, profiles=profiles, sessions=sessions
-    )
+    return build_scenarios(config, [seed], n_loads=n_loads, feeder=feeder)[0]
 
 
 def build_scenarios(
@@ -148,10 +104,89 @@ def build_scenarios(
     n_loads: int | None = None,
     feeder: Feeder | None = None,
 ) -> list[Scenario]:
-    """:func:`build_scenario` of each of ``seeds``, in order (the batched env's days)."""
+    """:func:`build_scenario` of each of ``seeds``, built together (the batched env's days).
+
+    Every day draws from its own generators, exactly as when built alone, so day ``k`` equals
+    ``build_scenario(config, seeds[k])``; the synthetic profiles' arithmetic runs over all
+    days at once (conventions.md habit 4).
+    """
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"seed={seed!r} must be a non-negative integer")
     feeder = feeder or config.feeder.build()
     n_loads = _count_loads(feeder) if n_loads is None else n_loads
-    return [build_scenario(config, s, n_loads=n_loads, feeder=feeder) for s in seeds]
+    return [
+        scenario
+        for start in range(0, len(seeds), _DAYS_PER_BATCH)
+        for scenario in _build_batch(
+            config, seeds[start : start + _DAYS_PER_BATCH], n_loads, feeder
+        )
+    ]
+
+
+def _build_batch(
+    config: ScenarioConfig, seeds: Sequence[int], n_loads: int, feeder: Feeder
+) -> list[Scenario]:
+    pc = config.profiles
+    grid = prof.DayGrid(pc.resolution_min)
+    date = prof.representative_date(pc.season, pc.day_type)
+    streams = [
+        [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
+        for seed in seeds
+    ]
+    load_rngs, pv_rngs, ev_rngs = ([day[k] for day in streams] for k in range(3))
+    devices = config.devices
+
+    if pc.load_source == "demandlib":
+        load_p = prof.household_loads_kw(load_rngs, grid, date, n_loads)
+    elif pc.enwl_load_folder:
+        load_p = np.stack([_house_profiles(config, n_loads, grid) for _ in seeds])
+    else:
+        table = prof.load_enwl_load_profiles(str(pc.enwl_load_file))
+        load_p = np.stack([prof.assign_enwl_profiles(r, table, n_loads, grid) for r in load_rngs])
+    load_q = prof.reactive_power_kvar(load_p, pc.load_power_factor)
+
+    kwp = np.array([d.p_max_kw for d in devices.pvs])
+    if devices.n_pv == 0:
+        pv = np.zeros((len(seeds), 0, grid.n_steps))
+    elif pc.pv_source == "pvlib":
+        pv = prof.pv_available_days_kw(
+            pv_rngs,
+            grid,
+            date,
+            kwp,
+            latitude_deg=feeder.latitude_deg,
+            longitude_deg=feeder.longitude_deg,
+        )
+    else:
+        table = prof.load_enwl_pv_profiles(str(pc.enwl_pv_file))
+        pv = np.stack(
+            [
+                prof.scale_enwl_pv(prof.assign_enwl_profiles(r, table, devices.n_pv, grid), kwp)
+                for r in pv_rngs
+            ]
+        )
+
+    cp_kw = np.array([d.p_max_kw for d in devices.cps])
+    scenarios = []
+    for k, seed in enumerate(seeds):
+        raw_sessions = _ev_sessions(config, ev_rngs[k], grid, date, cp_kw)
+        profiles = DayProfiles(
+            dt_h=grid.dt_h,
+            load_p_kw=np.ascontiguousarray(load_p[k].T),
+            load_q_kvar=np.ascontiguousarray(load_q[k].T),
+            pv_available_kw=np.ascontiguousarray(pv[k].T),
+        )
+        scenarios.append(
+            Scenario(
+                config=config,
+                seed=int(seed),
+                feeder=feeder,
+                profiles=profiles,
+                sessions=align_sessions(raw_sessions, cp_kw, grid.dt_h, grid.n_steps),
+            )
+        )
+    return scenarios
 
 
 def _ev_sessions(

@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from numpy.typing import NDArray
 
 from powertrip_env.errors import ConfigError
 from powertrip_env.profiles.enwl import read_enwl_profile_csv
-from powertrip_env.profiles.noise import lognormal_factor
+from powertrip_env.profiles.noise import ar1_filter, lognormal_of
 from powertrip_env.profiles.timegrid import MINUTES_PER_DAY, DayGrid, check_date
 
 #: Power factor of the households (lagging), as in the ENWL ``Loads.txt`` (architecture.md §3).
@@ -166,20 +167,44 @@ def household_load_kw(
         Mean power per step, shape ``(n_houses, grid.n_steps)``, kW, all > 0. Each row's
         energy ``sum(row) * grid.dt_h`` lies in :func:`day_energy_bounds_kwh`.
     """
+    return household_loads_kw([rng], grid, date, n_houses, model)[0]
+
+
+def household_loads_kw(
+    rngs: Sequence[np.random.Generator],
+    grid: DayGrid,
+    date: dt.date,
+    n_houses: int,
+    model: HouseholdLoadModel | None = None,
+) -> NDArray[np.float64]:
+    """:func:`household_load_kw` of B days at once, one generator a day: ``(B, n_houses,
+    grid.n_steps)`` kW.
+
+    Each generator makes exactly the draws of :func:`household_load_kw`, in its order; the
+    arithmetic on them runs over all days together, so day ``b`` equals
+    ``household_load_kw(rngs[b], ...)`` bit for bit.
+    """
     model = model or HouseholdLoadModel()
     if isinstance(n_houses, bool) or not isinstance(n_houses, (int, np.integer)) or n_houses < 0:
         raise ConfigError(f"n_houses={n_houses!r} must be an integer >= 0")
     share, shape_15 = h0_day(date)
-    day_kwh = sample_annual_kwh(rng, n_houses, model) * share
-    shifts = rng.integers(-model.max_shift_min, model.max_shift_min + 1, size=n_houses)
-    noise = lognormal_factor(
-        rng, n_houses, MINUTES_PER_DAY, model.noise_sigma, model.noise_correlation_min
-    )
+    n_days = len(rngs)
+    day_kwh = np.empty((n_days, n_houses))
+    shifts = np.empty((n_days, n_houses), dtype=np.int64)
+    eps = np.empty((n_days, n_houses, MINUTES_PER_DAY))
+    for b, rng in enumerate(rngs):  # the draws, in household_load_kw's order
+        day_kwh[b] = sample_annual_kwh(rng, n_houses, model) * share
+        shifts[b] = rng.integers(-model.max_shift_min, model.max_shift_min + 1, size=n_houses)
+        rng.standard_normal(out=eps[b])  # (n_houses, 1440) normals, in place
+    noise = lognormal_of(ar1_filter(eps, model.noise_correlation_min), model.noise_sigma)
     shape_1min = np.repeat(shape_15, MINUTES_PER_DAY // _H0_STEPS_PER_DAY)
-    minutes = np.arange(MINUTES_PER_DAY)
-    shifted = shape_1min[(minutes[None, :] - shifts[:, None]) % MINUTES_PER_DAY]
-    raw = shifted * noise
-    p_1min = raw * (day_kwh / (raw.sum(axis=1) / 60.0))[:, None]
+    # A house shifted by s minutes reads the day from minute -s on, wrapping at midnight:
+    # the window of the day repeated twice that starts at (-s mod 1440), a row copy.
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([shape_1min, shape_1min]), MINUTES_PER_DAY
+    )
+    raw = windows[-shifts % MINUTES_PER_DAY] * noise
+    p_1min = raw * (day_kwh / (raw.sum(axis=-1) / 60.0))[..., np.newaxis]
     return grid.from_base(p_1min)
 
 

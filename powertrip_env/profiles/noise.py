@@ -29,14 +29,26 @@ def ar1_normal(
     Returns:
         Array of shape ``(n_series, n_steps)``.
     """
-    eps = rng.standard_normal((n_series, n_steps))
+    return ar1_filter(rng.standard_normal((n_series, n_steps)), correlation_steps)
+
+
+def ar1_filter(eps: NDArray[np.float64], correlation_steps: float) -> NDArray[np.float64]:
+    """The AR(1) series of :func:`ar1_normal` driven by the standard normals ``eps``.
+
+    ``eps`` is ``(..., n_steps)``: any leading axes (series, days) are filtered at once, so
+    draws made from many generators are filtered together. Each series is filtered on its
+    own, so the result does not depend on what else is in the batch.
+    """
+    eps = np.asarray(eps, dtype=float)
+    n_steps = eps.shape[-1]
     if correlation_steps <= 0 or n_steps < 2:
         return eps
     phi = float(np.exp(-1.0 / correlation_steps))
     gain = float(np.sqrt(1.0 - phi * phi))
-    x0 = eps[:, :1]
-    rest, _ = lfilter([gain], [1.0, -phi], eps[:, 1:], axis=1, zi=phi * x0)
-    return np.concatenate([x0, np.asarray(rest, dtype=float)], axis=1)
+    rows = eps.reshape(-1, n_steps)
+    x0 = rows[:, :1]
+    rest, _ = lfilter([gain], [1.0, -phi], rows[:, 1:], axis=1, zi=phi * x0)
+    return np.concatenate([x0, np.asarray(rest, dtype=float)], axis=1).reshape(eps.shape)
 
 
 def lognormal_factor(
@@ -50,5 +62,9 @@ def lognormal_factor(
 
     ``x`` is :func:`ar1_normal`; shape ``(n_series, n_steps)``, all values positive.
     """
-    x = ar1_normal(rng, n_series, n_steps, correlation_steps)
+    return lognormal_of(ar1_normal(rng, n_series, n_steps, correlation_steps), sigma)
+
+
+def lognormal_of(x: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
+    """``exp(sigma * x - sigma**2 / 2)``: mean 1 for standard normal ``x`` (any shape)."""
     return np.exp(sigma * x - 0.5 * sigma * sigma)

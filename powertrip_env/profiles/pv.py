@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -40,7 +41,7 @@ from numpy.typing import ArrayLike, NDArray
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.feeder import ENWL_LATITUDE_DEG, ENWL_LONGITUDE_DEG
 from powertrip_env.profiles.enwl import read_enwl_profile_csv
-from powertrip_env.profiles.noise import lognormal_factor
+from powertrip_env.profiles.noise import ar1_filter, lognormal_of
 from powertrip_env.profiles.timegrid import MINUTES_PER_DAY, TIMEZONE, DayGrid, check_date
 
 Sky = Literal["sampled", "clear", "mixed", "overcast"]
@@ -178,7 +179,28 @@ def clear_sky_index(
     and the transitions (``n`` uniforms), the cloud noise (``n`` normals).
     """
     model = model or PVModel()
-    u_class = rng.random()
+    u_class, uniforms, eps = _sky_draws(rng, n_minutes)
+    noise = lognormal_of(ar1_filter(eps, _CLOUD_CORRELATION_MIN), model.cloud_noise_sigma)
+    return _sky_index(model, u_class, uniforms, noise)
+
+
+#: Correlation time of the noise on the clear-sky index under a cloud, minutes.
+_CLOUD_CORRELATION_MIN = 5.0
+#: Correlation time of each PV system's own perturbation, minutes.
+_SYSTEM_CORRELATION_MIN = 10.0
+
+
+def _sky_draws(
+    rng: np.random.Generator, n_minutes: int
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+    """The draws of :func:`clear_sky_index`, in its order: sky class, chain, cloud noise."""
+    return rng.random(), rng.random(n_minutes), rng.standard_normal(n_minutes)
+
+
+def _sky_index(
+    model: PVModel, u_class: float, uniforms: NDArray[np.float64], noise: NDArray[np.float64]
+) -> tuple[str, NDArray[np.float64]]:
+    """:func:`clear_sky_index` from its draws (``noise`` already the lognormal factor)."""
     if model.sky == "sampled":
         cumulative = np.cumsum(model.sky_probabilities)
         pick = min(int(np.searchsorted(cumulative, u_class, side="right")), len(SKY_CLASSES) - 1)
@@ -189,16 +211,33 @@ def clear_sky_index(
     f = params.cloud_fraction
     p_to_sun = min(1.0, 1.0 / max(f * model.cloud_cycle_min, 1.0))
     p_to_cloud = min(1.0, 1.0 / max((1.0 - f) * model.cloud_cycle_min, 1.0))
-    uniforms = rng.random(n_minutes)
-    cloudy = np.empty(n_minutes, dtype=bool)
-    state = bool(uniforms[0] < f) if n_minutes else False
-    for t in range(n_minutes):
-        if t:
-            state = (uniforms[t] >= p_to_sun) if state else (uniforms[t] < p_to_cloud)
-        cloudy[t] = state
-    noise = lognormal_factor(rng, 1, n_minutes, model.cloud_noise_sigma, 5.0)[0]
+    cloudy = _markov_states(uniforms, f, p_to_sun, p_to_cloud)
     k = np.where(cloudy, np.clip(params.cloud_index * noise, 0.05, 1.0), 1.0)
     return sky, k
+
+
+def _markov_states(
+    uniforms: NDArray[np.float64], f: float, p_to_sun: float, p_to_cloud: float
+) -> NDArray[np.bool_]:
+    """(n,) the sun/cloud chain: cloudy at minute 0 if ``u < f``; then a cloudy minute stays
+    cloudy if ``u >= p_to_sun`` and a sunny one turns cloudy if ``u < p_to_cloud``.
+
+    Without a loop: each minute's uniform either sets the state whatever it was (both rules
+    agree), keeps it or flips it, so a state is the last set value flipped once per flip
+    since then.
+    """
+    n = uniforms.size
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if_cloudy = uniforms >= p_to_sun  # the next state after a cloudy minute
+    if_sunny = uniforms < p_to_cloud  # ... after a sunny one
+    sets = if_cloudy == if_sunny
+    flips = if_sunny & ~if_cloudy
+    value = if_cloudy.copy()
+    sets[0], flips[0], value[0] = True, False, uniforms[0] < f
+    last_set = np.maximum.accumulate(np.where(sets, np.arange(n), 0))
+    n_flips = np.cumsum(flips)
+    return value[last_set] ^ ((n_flips - n_flips[last_set]) % 2 == 1)
 
 
 @functools.lru_cache(maxsize=32)
@@ -295,10 +334,42 @@ def pv_available_kw(
         Mean available power per step, shape ``(n_pv, grid.n_steps)``, kW, in
         ``[0, kwp / dc_ac_ratio]``, zero while the sun is below the horizon.
     """
+    return pv_available_days_kw(
+        [rng],
+        grid,
+        date,
+        kwp,
+        latitude_deg=latitude_deg,
+        longitude_deg=longitude_deg,
+        tilt_deg=tilt_deg,
+        azimuth_deg=azimuth_deg,
+        model=model,
+    )[0]
+
+
+def pv_available_days_kw(
+    rngs: Sequence[np.random.Generator],
+    grid: DayGrid,
+    date: dt.date,
+    kwp: ArrayLike,
+    *,
+    latitude_deg: float = ENWL_LATITUDE_DEG,
+    longitude_deg: float = ENWL_LONGITUDE_DEG,
+    tilt_deg: ArrayLike | None = None,
+    azimuth_deg: ArrayLike | None = None,
+    model: PVModel | None = None,
+) -> NDArray[np.float64]:
+    """:func:`pv_available_kw` of B days at once, one generator a day: ``(B, n_pv,
+    grid.n_steps)`` kW.
+
+    Each generator makes exactly the draws of :func:`pv_available_kw`, in its order; the
+    physics runs over all days' systems together, element by element, so day ``b`` equals
+    ``pv_available_kw(rngs[b], ...)``.
+    """
     model = model or PVModel()
     day = check_date(date)
     ratings = _as_kwp(kwp)
-    n_pv = ratings.size
+    n_pv, n_days = ratings.size, len(rngs)
     if not -90.0 <= latitude_deg <= 90.0 or not -180.0 <= longitude_deg <= 180.0:
         raise ConfigError(
             f"latitude_deg={latitude_deg}, longitude_deg={longitude_deg}: latitude must be in "
@@ -306,25 +377,40 @@ def pv_available_kw(
         )
     if (tilt_deg is None) != (azimuth_deg is None):
         raise ConfigError("give both tilt_deg and azimuth_deg, or neither (both are then drawn)")
-    if tilt_deg is None or azimuth_deg is None:
-        tilt, azimuth = sample_pv_orientations(rng, n_pv, model)
-    else:
+    given = None
+    if tilt_deg is not None and azimuth_deg is not None:
         tilt = np.broadcast_to(np.asarray(tilt_deg, dtype=float), (n_pv,)).copy()
         azimuth = np.broadcast_to(np.asarray(azimuth_deg, dtype=float), (n_pv,)).copy()
         if np.any(~np.isfinite(tilt) | (tilt < 0) | (tilt > 90)):
             raise ConfigError(f"tilt_deg={tilt.tolist()} must be in [0, 90] degrees")
         if np.any(~np.isfinite(azimuth) | (azimuth < 0) | (azimuth > 360)):
             raise ConfigError(f"azimuth_deg={azimuth.tolist()} must be in [0, 360] degrees")
+        given = (tilt, azimuth)
 
     lag_max = model.system_lag_max_min
-    _, k_feeder = clear_sky_index(rng, MINUTES_PER_DAY + lag_max, model)
-    lags = rng.integers(0, lag_max + 1, size=n_pv)
-    own = lognormal_factor(rng, n_pv, MINUTES_PER_DAY, model.system_noise_sigma, 10.0)
-    starts = lag_max - lags
-    k = np.stack([k_feeder[s : s + MINUTES_PER_DAY] for s in starts]) if n_pv else own
-    k = k * own
+    n_minutes = MINUTES_PER_DAY + lag_max
+    tilts, azimuths = np.empty((n_days, n_pv)), np.empty((n_days, n_pv))
+    u_class = np.empty(n_days)
+    chain, cloud_eps = np.empty((n_days, n_minutes)), np.empty((n_days, n_minutes))
+    lags = np.empty((n_days, n_pv), dtype=np.int64)
+    own_eps = np.empty((n_days, n_pv, MINUTES_PER_DAY))
+    for b, rng in enumerate(rngs):  # the draws, in pv_available_kw's order
+        tilts[b], azimuths[b] = given or sample_pv_orientations(rng, n_pv, model)
+        u_class[b], chain[b], cloud_eps[b] = _sky_draws(rng, n_minutes)
+        lags[b] = rng.integers(0, lag_max + 1, size=n_pv)
+        own_eps[b] = rng.standard_normal((n_pv, MINUTES_PER_DAY))
+    cloud = lognormal_of(ar1_filter(cloud_eps, _CLOUD_CORRELATION_MIN), model.cloud_noise_sigma)
+    k_feeder = np.stack(
+        [_sky_index(model, u_class[b], chain[b], cloud[b])[1] for b in range(n_days)]
+    ).reshape(n_days, n_minutes)
+    own = lognormal_of(ar1_filter(own_eps, _SYSTEM_CORRELATION_MIN), model.system_noise_sigma)
+    # Each system sees the feeder's clouds ``lag`` minutes late.
+    window = (lag_max - lags)[..., np.newaxis] + np.arange(MINUTES_PER_DAY)
+    k = k_feeder[np.arange(n_days)[:, np.newaxis, np.newaxis], window] * own
 
-    poa = _clear_sky_poa(day, latitude_deg, longitude_deg, tilt, azimuth, model.albedo)
+    poa = _clear_sky_poa(
+        day, latitude_deg, longitude_deg, tilts.ravel(), azimuths.ravel(), model.albedo
+    ).reshape(k.shape)
     poa = poa * k
     if model.ambient_c is None:
         temp_cell: NDArray[np.float64] | float = 25.0

@@ -13,6 +13,7 @@ rounding error.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -161,6 +162,13 @@ def check_date(date: dt.date) -> dt.date:
         date = date.date()
     if not isinstance(date, dt.date):
         raise ConfigError(f"date={date!r} is not a datetime.date")
+    return _checked_day(date)
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_day(date: dt.date) -> dt.date:
+    # Cached: the time-zone arithmetic costs as much as a day's load noise, and every day
+    # built on one date asks again.
     start = pd.Timestamp(date).tz_localize(TIMEZONE)
     end = pd.Timestamp(date + dt.timedelta(days=1)).tz_localize(TIMEZONE)
     if end - start != pd.Timedelta(hours=24):
