@@ -146,13 +146,15 @@ def test_report_has_the_tables_and_every_figure(report_run: Path) -> None:
         assert "95%" in text and "Hypervolume" in text
         assert "decision time per step (ms)" in text and "IGD+" in text
     images = embedded_images(page)
-    # Unbalance, voltage drop, PV usage, EV energy, Pareto fronts, the heat map, the strip.
-    assert len(images) == 7
+    # Unbalance per CP bus, PUI over the day per controller, voltage drop, PV usage, EV
+    # energy, Pareto fronts, the heat map, the strip.
+    assert len(images) == 8
     for png in images:
         assert_drawn(pixels(png))
     assert len(re.findall(r"src='data:image/gif;base64,", page)) == 1  # the day's GIF
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(linked) == 8 and all((report_run / p).is_file() for p in linked)
+    assert len(linked) == 9 and all((report_run / p).is_file() for p in linked)
+    assert (report_run / "figures" / "summer-weekday" / "pui_over_day.png").is_file()
     assert not re.search(r"""(src|href)=['"]?(https?:)?//""", page)  # nothing online
 
 
