@@ -31,7 +31,9 @@ def main() -> None:
     with FeederSimulator(scenario) as sim:
         sim.run(controller)  # warm up
         p = scenario.profiles
-        upper = [sim.bounds(t)[1] for t in range(sim.n_steps)]
+        # The setpoints the day applied (not sim.bounds(t) after the day: by then every EV
+        # is full and the CPs' bounds are 0 kW, a lighter power flow than the day's).
+        applied = sim.log.x_kw.copy()
         engine, n_cp = sim.engine, sim.n_cp
 
         def sim_day() -> float:
@@ -44,7 +46,7 @@ def main() -> None:
             engine.reset_solution()
             t0 = time.perf_counter()
             for t in range(sim.n_steps):
-                x = upper[t]
+                x = applied[t]
                 engine.set_powers(p.load_p_kw[t], p.load_q_kvar[t], x[:n_cp], x[n_cp:])
                 engine.run_pf()
                 engine.node_voltages()

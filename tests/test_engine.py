@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from powertrip_env.errors import FeederError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.engine import OpenDSSEngine
-from powertrip_env.grid.feeder import Feeder, feeder_from_master
+from powertrip_env.grid.feeder import Feeder, LoadModel, embedded_feeder, feeder_from_master
 
 TAN_PHI = np.tan(np.arccos(0.95))
 
@@ -45,10 +46,12 @@ def _max_load_bus_error(engine: OpenDSSEngine, v_pu: np.ndarray, net) -> float:
 
 
 @pytest.mark.slow
-def test_minute_566_agrees_with_pandapower(feeder: Feeder) -> None:
+def test_minute_566_agrees_with_pandapower() -> None:
     pp = pytest.importorskip("pandapower")
-    # pandapower's ext_grid is an ideal slack; the IEEE Vsource has an internal impedance.
-    # Compare like with like: a stiff source in OpenDSS.
+    # pandapower's network is the IEEE test case, so the feeder is its variant (not the
+    # default enwl_n1f1). pandapower's ext_grid is an ideal slack; the IEEE Vsource has an
+    # internal impedance. Compare like with like: a stiff source in OpenDSS.
+    feeder = embedded_feeder("ieee_lv")
     stiff = Feeder(
         name="ieee_lv_stiff", commands=(*feeder.commands, "Edit Vsource.Source ISC3=1e9 ISC1=1e9")
     )
@@ -196,3 +199,69 @@ def test_fast_readings_equal_opendss_element_readings(
         pq = np.asarray(dss.CktElement.Powers()).reshape(-1, 2)[:3]
         s_kva = abs(complex(pq[:, 0].sum(), pq[:, 1].sum()))
         assert engine.transformer_loading_pct() == pytest.approx(100 * s_kva / 800.0, rel=1e-9)
+
+
+def _all_bus_volts(engine: OpenDSSEngine) -> np.ndarray:
+    return np.asarray(engine.dss.Circuit.AllBusVolts(), dtype=float).view(np.complex128)
+
+
+def test_voltages_read_in_place_are_opendss_all_bus_volts(
+    feeder: Feeder, small_placement: DevicePlacement
+) -> None:
+    """The engine reads its own node-voltage vector: exactly ``AllBusVolts``, solve by solve."""
+    with OpenDSSEngine(feeder, small_placement) as engine:
+        rng = np.random.default_rng(5)
+        for _ in range(3):
+            p = rng.uniform(0, 3, 55)
+            engine.set_powers(p, p * TAN_PHI, rng.uniform(0, 7, 2), rng.uniform(0, 3, 2))
+            assert engine.run_pf()[0]
+            expected = _all_bus_volts(engine)
+            np.testing.assert_array_equal(engine.all_voltages(), expected)
+            np.testing.assert_array_equal(engine.node_voltages(), engine._lv_pu(expected))
+            np.testing.assert_array_equal(engine.state().v_pu, engine._lv_pu(expected))
+
+
+def test_voltages_follow_node_names_where_opendss_numbers_nodes_otherwise(tmp_path) -> None:
+    """A bus whose phase 2 is first met after other buses: OpenDSS's own node order differs
+    from ``AllNodeNames``, and the voltages still come in ``AllNodeNames`` order."""
+    master = tmp_path / "late_phase.dss"
+    master.write_text(
+        "Clear\nNew Circuit.tiny BasekV=0.416 pu=1.0 Bus1=src\n"
+        "New Line.l1 Bus1=src.1 Bus2=b1.1 phases=1 R1=0.1 X1=0.05 Length=1 Units=km\n"
+        "New Line.l2 Bus1=src Bus2=b2 phases=3 R1=0.1 X1=0.05 R0=0.3 X0=0.1 Length=1 Units=km\n"
+        "New Line.l3 Bus1=b2.2 Bus2=b1.2 phases=1 R1=0.1 X1=0.05 Length=1 Units=km\n"
+        "New Load.h1 Phases=1 Bus1=b1.2 kV=0.23 kW=1 PF=0.95 Model=1 Vminpu=0.5 Vmaxpu=1.5\n"
+        "Set VoltageBases=[0.416]\nCalcVoltageBases\n"
+    )
+    placement = DevicePlacement(cps=(DeviceSpec("cp", "b2", 1, 7.0),))
+    with OpenDSSEngine(feeder_from_master(master), placement) as engine:
+        assert engine._v_order is not None  # the case this test is about
+        engine.set_powers(np.array([2.0]), np.array([0.5]), np.array([7.0]), np.zeros(0))
+        assert engine.run_pf()[0]
+        expected = _all_bus_volts(engine)
+        np.testing.assert_array_equal(engine.all_voltages(), expected)
+        np.testing.assert_array_equal(engine.state().v_pu, engine._lv_pu(expected))
+
+
+@pytest.mark.parametrize("load_model", ["constant_pq", "opendss"])
+def test_shared_band_check_changes_no_state(load_model: LoadModel) -> None:
+    """One look at the device voltages replaces the dead-device check and the load-model
+    balance only where neither would act: the states equal those of both checks run in full."""
+    feeder = dataclasses.replace(embedded_feeder("enwl_n1f1"), load_model=load_model)
+    placement = DevicePlacement(
+        cps=(DeviceSpec("cp", "898", 1, 7.0),), pvs=(DeviceSpec("pv", "886", 2, 4.0),)
+    )
+    with OpenDSSEngine(feeder, placement) as shared, OpenDSSEngine(feeder, placement) as full:
+        full._bands = None  # both checks on every solve
+        rng = np.random.default_rng(6)
+        inside = []
+        for scale in (0.0, 0.3, 1.0, 3.0, 6.0):  # from no load (above the bands) to heavy
+            p = scale * rng.uniform(0, 1, 55)
+            x = (p, p * TAN_PHI, np.array([7.0 if scale else 0.0]), np.array([1.0]))
+            a, b = shared.solve(*x), full.solve(*x)
+            inside.append(shared._inside_bands(a.v_pu))
+            assert a.converged and b.converged
+            np.testing.assert_array_equal(a.v_pu, b.v_pu)
+            assert a.losses_kw == b.losses_kw
+        # The opendss model's loads (0.95-1.05 of 230 V) leave their band at light load.
+        assert all(inside) if load_model == "constant_pq" else not all(inside)

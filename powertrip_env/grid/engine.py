@@ -145,6 +145,11 @@ class OpenDSSEngine:
         self._v_start = self._no_load_start()
         self.dss.Solution.MaxIterations(max_iterations)
         self._connections, self._connection_nodes = self._device_connections()
+        self._v_order = self._node_v_order()
+        self._v_pointer = self.dss.dss_ffi.new("double**")
+        self._v_data: Any = None  # the engine's node-voltage vector _v_view looks at
+        self._v_view = np.zeros(0, dtype=np.complex128)
+        self._bands = self._device_bands()
 
     # ----------------------------------------------------------------------------- set up
     @property
@@ -326,7 +331,6 @@ class OpenDSSEngine:
         self._transformer_kva = self._first_transformer_kva()
         self._transformer_at_source = self._only_transformer_at_source()
         self.secondary_index = self._secondary_nodes(position)
-        self._alt = dss.to_dss_python().ActiveCircuit
 
     def _device_node_index(
         self, position: dict[str, int], base_v: np.ndarray
@@ -352,6 +356,40 @@ class OpenDSSEngine:
             f"{int(dead.sum())} device node(s) at ~0 V ({', '.join(where)}...): the solution "
             "leaves them without supply"
         )
+
+    def _device_bands(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Where every device node's voltage needs neither :meth:`_dead_device_nodes` nor the
+        load-model balance of :meth:`_demand_kw`.
+
+        Returns ``(index, low, high)``: indices into :attr:`node_names` of every load, CP and
+        PV node, and per node the open band ``(low, high]`` in pu of the node's base inside
+        which no device there is dead (:data:`DEAD_PU`) and every device connected there draws
+        its setpoint. ``None`` when a device sits on a node outside the LV nodes (then
+        :meth:`state` runs both checks on every solve).
+        """
+        lv = np.full(self.dss.Circuit.NumNodes(), -1, dtype=np.intp)
+        lv[self._lv_index] = np.arange(len(self.node_names))
+        nodes = np.union1d(self._device_nodes, self._connection_nodes)
+        if (lv[nodes] < 0).any():
+            return None
+        base_v = self.base_v[lv[nodes]]
+        low = np.where(np.isin(nodes, self._device_nodes), DEAD_PU, 0.0)
+        high = np.full(nodes.size, np.inf)
+        if self._connections is not None:
+            at = np.searchsorted(nodes, self._connection_nodes)
+            # Each connection's band, from volts to pu of its node's base.
+            np.maximum.at(low, at, np.sqrt(self._band_low2) / base_v[at])
+            np.minimum.at(high, at, np.sqrt(self._band_high2) / base_v[at])
+        return lv[nodes], low, high
+
+    def _inside_bands(self, v_pu: np.ndarray) -> bool:
+        """Whether every device node of the LV voltages ``v_pu`` (pu) is inside its band of
+        :meth:`_device_bands` (no device dead, every device at its setpoint)."""
+        if self._bands is None:
+            return False
+        index, low, high = self._bands
+        u = v_pu[index]
+        return bool(((u > low) & (u <= high)).all())
 
     def _upstream_line(self, bus: str) -> tuple[str, int]:
         """The element feeding ``bus`` and its terminal at the bus (1-based)."""
@@ -442,6 +480,34 @@ class OpenDSSEngine:
         n = self.dss.Circuit.NumNodes() + 1
         return np.frombuffer(ffi.buffer(pointer[0], 16 * n), dtype=np.complex128)
 
+    def _node_v_order(self) -> np.ndarray | None:
+        """Where each node of ``AllNodeNames`` sits in the engine's node-voltage vector (less
+        its ground slot), or ``None`` when the two orders are the same (the usual case)."""
+        y_order = [n.lower() for n in self.dss.Circuit.YNodeOrder()]
+        all_nodes = [n.lower() for n in self.dss.Circuit.AllNodeNames()]
+        if y_order == all_nodes:
+            return None
+        position = {n: k for k, n in enumerate(y_order)}
+        return np.array([position[n] for n in all_nodes], dtype=np.intp)
+
+    def _volts(self) -> np.ndarray:
+        """(n_all_nodes,) complex phasors of every node after the last solve, volts.
+
+        What :meth:`all_voltages` returns, but read in place from the engine's own vector
+        (``Circuit.AllBusVolts`` gathers a copy of it): a view the next solve overwrites,
+        for reading within one call.
+        """
+        if self._dss is None:  # the view would read a freed circuit
+            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
+        # The vector moves only when OpenDSS rebuilds its system, so the view is remade only
+        # when the pointer OpenDSS reports has changed.
+        self._dss.dss_lib.YMatrix_getVpointer(self._v_pointer)
+        if self._v_pointer[0] != self._v_data:
+            self._v_data = self._v_pointer[0]
+            self._v_view = self._node_v_buffer()[1:]
+            self._v_view.flags.writeable = False  # callers read it; only solves write it
+        return self._v_view if self._v_order is None else self._v_view[self._v_order]
+
     def _no_load_start(self) -> np.ndarray:
         zeros = np.zeros
         self.set_powers(
@@ -514,13 +580,11 @@ class OpenDSSEngine:
 
     def all_voltages(self) -> np.ndarray:
         """(n_all_nodes,) complex phasors of every node in volts, one engine call."""
-        if self._dss is None:  # ``_alt`` would read a freed circuit
-            raise PowerFlowError("this OpenDSSEngine is closed; create a new one")
-        return np.asarray(self._alt.AllBusVolts).view(np.complex128)
+        return self._volts().copy()
 
     def node_voltages(self) -> np.ndarray:
         """(n_nodes,) phase-to-neutral magnitudes of the LV nodes, pu of :attr:`base_v`."""
-        return self._lv_pu(self.all_voltages())
+        return self._lv_pu(self._volts())
 
     def _lv_pu(self, volts: np.ndarray) -> np.ndarray:
         """LV node magnitudes in pu of their bases from all node phasors ``volts``."""
@@ -598,17 +662,20 @@ class OpenDSSEngine:
                 out[row, [p - 1 for p in phases]] = 1.0 / len(phases)
         return out
 
-    def _demand_kw(self, volts: np.ndarray) -> float:
+    def _demand_kw(self, volts: np.ndarray, inside_bands: bool = False) -> float:
         """Active power drawn by every load and CP less the PV output after the last solve, kW.
 
         Each device draws its setpoint scaled by OpenDSS's model at its node voltage
         (:func:`~powertrip_env.grid.loadmodel.power_scale`, exactly 1 inside its band), so the
         balance source - demand is OpenDSS's ``Circuit.Losses`` without its cost. A feeder the
-        balance cannot account for reads ``Circuit.Losses`` instead.
+        balance cannot account for reads ``Circuit.Losses`` instead. ``inside_bands``: the
+        caller has found every device inside its band (:meth:`_inside_bands`).
         """
         conn = self._connections
         if conn is None:
             return float(-self.dss.Circuit.TotalPower()[0]) - self.losses_kw()
+        if inside_bands:
+            return float(np.add.reduce(self._load_p) - np.add.reduce(self._pv_p))
         v = volts[self._connection_nodes]
         v_abs2 = v.real**2 + v.imag**2
         if np.all((v_abs2 > self._band_low2) & (v_abs2 <= self._band_high2)):
@@ -642,10 +709,15 @@ class OpenDSSEngine:
                 losses_kw=math.nan,
                 source_kw=math.nan,
             )
-        volts = self.all_voltages()
-        dead = self._dead_device_nodes(volts)
-        if dead is not None:
-            return self.state(False, dead)
+        volts = self._volts()
+        v_pu = self._lv_pu(volts)
+        # One look at the device nodes' voltages (already in v_pu) usually settles both the
+        # dead-device check and the load-model balance; otherwise each runs on its own.
+        inside = self._inside_bands(v_pu)
+        if not inside:
+            dead = self._dead_device_nodes(volts)
+            if dead is not None:
+                return self.state(False, dead)
         cp_kw = self._load_p[self._n_load :].copy()
         pv_kw = self._pv_p.copy()
         p_total, q_total = self.dss.Circuit.TotalPower()[:2]
@@ -658,13 +730,13 @@ class OpenDSSEngine:
         return GridState(
             converged=True,
             error=None,
-            v_pu=self._lv_pu(volts),
+            v_pu=v_pu,
             v_cp_bus=self.cp_bus_phasors(volts),
             cp_kw=cp_kw,
             pv_kw=pv_kw,
             p_phase_cp_bus_kw=self.cp_bus_phase_powers(volts),
             transformer_loading_pct=loading,
-            losses_kw=source_kw - self._demand_kw(volts),
+            losses_kw=source_kw - self._demand_kw(volts, inside),
             source_kw=source_kw,
         )
 
@@ -688,7 +760,7 @@ class OpenDSSEngine:
         if not converged:
             nan = np.full((n_cp, 3), np.nan)
             return CPBusReading(False, error, nan.astype(complex), nan if phase_powers else None)
-        volts = self.all_voltages()
+        volts = self._volts()
         dead = self._dead_device_nodes(volts)
         if dead is not None:
             return self.read_cp_buses(False, dead, phase_powers)
