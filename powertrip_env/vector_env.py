@@ -51,7 +51,7 @@ from powertrip_env.render import (
     check_render_args,
 )
 from powertrip_env.scenario import build_scenarios
-from powertrip_env.simulator import reduced_no_control_f1, refs_from_f1
+from powertrip_env.simulator import reduced_no_control_f1_max, refs_from_f1
 
 #: Days kept built (profiles and references) at least; at least ``num_envs`` are kept.
 _DAY_CACHE = 8
@@ -331,10 +331,10 @@ class BatchedPowerTripEnv(VectorEnv):
             [sc.sessions for sc in scenarios], self.p_max_kw, self.dt_h, self.n_steps
         )
         no_control_kw = tables.no_control_kw.transpose(0, 2, 1)  # (B, T, n_cp)
-        f1 = reduced_no_control_f1(
+        f1_max = reduced_no_control_f1_max(
             self.net, self.unbalance_index, load_p, load_q, no_control_kw, pv
         )
-        refs = refs_from_f1(f1, pv)
+        refs = refs_from_f1(f1_max[:, np.newaxis], pv)
         fixed_net = load_p @ self._phase_load - pv @ self._phase_pv
         request = np.zeros_like(no_control_kw) if self.energy_guarantee else no_control_kw
         return [

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from powertrip_env import metrics
 from powertrip_env import simulator as simulator_module
 from powertrip_env.config import ObjectiveConfig, load_scenario_config
 from powertrip_env.scenario import build_scenario
@@ -53,3 +54,30 @@ def test_refs_from_f1_takes_the_largest_finite_value_and_floors_at_1e_9() -> Non
     pv[0, 1] = [3.0, 4.0]  # 25 kW^2 at one step
     refs = refs_from_f1(f1, pv)
     np.testing.assert_array_equal(refs, [[3.0, 25.0], [1e-9, 1e-9], [1e-9, 1e-9]])
+
+
+def test_screened_no_control_maximum_equals_every_step_solved_tightly() -> None:
+    """Screening the steps at a loose tolerance loses nothing: the largest f1 of each day is
+    that of solving every step at the model's default tolerance."""
+    from powertrip_env.ev import session_tables
+    from powertrip_env.scenario import build_scenarios
+    from powertrip_env.simulator import reduced_network, reduced_no_control_f1_max
+
+    cfg = load_scenario_config()
+    days = build_scenarios(cfg, list(range(6)), n_loads=55)
+    net = reduced_network(days[0].feeder, cfg.devices, "pui")
+    assert net is not None
+    p_max = np.array([d.p_max_kw for d in cfg.devices.cps])
+    cp = session_tables([d.sessions for d in days], p_max, 1 / 12, 288).no_control_kw
+    args = [
+        np.stack([d.profiles.load_p_kw for d in days]),
+        np.stack([d.profiles.load_q_kvar for d in days]),
+        cp.transpose(0, 2, 1),
+        np.stack([d.profiles.pv_available_kw for d in days]),
+    ]
+    largest = reduced_no_control_f1_max(net, "pui", *args)
+    for k in range(len(days)):
+        sol = net.solve(*(a[k] for a in args))
+        f1 = metrics.f_unbalance(metrics.unbalance("pui", net.cp_bus_phasors(sol)))
+        assert largest[k] == pytest.approx(f1.max(), rel=1e-10)
+        assert np.sort(f1)[-2] < f1.max()  # a real maximum, not a flat day
