@@ -277,29 +277,32 @@ def _clear_sky_poa(
     azimuth_deg: NDArray[np.float64],
     albedo: float,
 ) -> NDArray[np.float64]:
-    """Clear-sky plane-of-array irradiance per system, W/m2, shape ``(n_pv, 1440)``.
+    """Clear-sky plane-of-array irradiance per system while the sun is up, W/m2.
 
+    Returns ``(poa, up)``: ``up`` (1440,) marks the minutes with the sun above the horizon
+    and ``poa`` (n_pv, up.sum()) holds their irradiance (below the horizon it is zero, and
+    nothing after it depends on anything else, so those minutes are not computed at all).
     One Hay-Davies transposition for every system at once: the orientations are a column,
     the sun a row, and pvlib's numpy path broadcasts them (no pandas per system).
     """
     sun = _sun_and_clear_sky(day, float(latitude_deg), float(longitude_deg))
+    up = sun["elevation"] > 0.0
     irr = pvlib.irradiance.get_total_irradiance(
         surface_tilt=tilt_deg[:, None],
         surface_azimuth=azimuth_deg[:, None],
-        solar_zenith=sun["apparent_zenith"],
-        solar_azimuth=sun["azimuth"],
-        dni=sun["dni"],
-        ghi=sun["ghi"],
-        dhi=sun["dhi"],
-        dni_extra=sun["dni_extra"],
+        solar_zenith=sun["apparent_zenith"][up],
+        solar_azimuth=sun["azimuth"][up],
+        dni=sun["dni"][up],
+        ghi=sun["ghi"][up],
+        dhi=sun["dhi"][up],
+        dni_extra=sun["dni_extra"][up],
         albedo=albedo,
         model="haydavies",
     )
-    shape = (tilt_deg.size, sun["ghi"].size)
+    shape = (tilt_deg.size, int(up.sum()))
     poa = np.nan_to_num(np.broadcast_to(np.asarray(irr["poa_global"], dtype=float), shape))
-    # Below the horizon the clear-sky model is zero; guard against tiny negative round-off.
-    poa[:, sun["elevation"] <= 0.0] = 0.0
-    return np.clip(poa, 0.0, None)
+    # Guard against tiny negative round-off.
+    return np.clip(poa, 0.0, None), up
 
 
 def pv_available_kw(
@@ -408,10 +411,11 @@ def pv_available_days_kw(
     window = (lag_max - lags)[..., np.newaxis] + np.arange(MINUTES_PER_DAY)
     k = k_feeder[np.arange(n_days)[:, np.newaxis, np.newaxis], window] * own
 
-    poa = _clear_sky_poa(
+    poa, up = _clear_sky_poa(
         day, latitude_deg, longitude_deg, tilts.ravel(), azimuths.ravel(), model.albedo
-    ).reshape(k.shape)
-    poa = poa * k
+    )
+    # The sun's minutes only: with no irradiance every later step gives exactly 0 kW.
+    poa = poa.reshape(n_days, n_pv, -1) * k[..., up]
     if model.ambient_c is None:
         temp_cell: NDArray[np.float64] | float = 25.0
     else:
@@ -427,8 +431,9 @@ def pv_available_days_kw(
         ),
         dtype=float,
     )
-    pac = np.where(pdc > 0.0, np.clip(pac, 0.0, pac_rating), 0.0)
-    return grid.from_base(pac)
+    pac_1min = np.zeros(k.shape)
+    pac_1min[..., up] = np.where(pdc > 0.0, np.clip(pac, 0.0, pac_rating), 0.0)
+    return grid.from_base(pac_1min)
 
 
 def load_enwl_pv_profiles(path: str | Path) -> NDArray[np.float64]:
