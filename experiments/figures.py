@@ -168,7 +168,7 @@ def plot_pui_over_day(
         # another's day (volt-watt without overvoltage is no control) still shows beneath it.
         style = {
             "color": _colour(k),
-            "lw": max(2.6 - 0.25 * k, 0.8),
+            "lw": max(3.2 - 0.3 * k, 0.9),
             "ls": "--" if k >= 10 else "-",
         }
         worst_ax.plot(hour, worst, label=f"{label} (worst step {worst.max():.2f} %)", **style)
