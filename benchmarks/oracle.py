@@ -9,7 +9,7 @@ controller, the day cost sum_t w . [f1/F1_ref, f2/F2_ref] (OpenDSS values), the 
 gap (cost - oracle) / (no control - oracle), the mean and worst-step PUI at the CP buses, PV
 used and EV energy served, as a markdown table.
 
-With ``--front N`` it also plans the day at N weights from (0, 1) to (1, 0), the day's Pareto
+With ``--front N`` it also plans the day at N weights w1 from 0.01 to 0.99, the day's Pareto
 front in day totals (sum over steps of f1/F1_ref and of f2/F2_ref, OpenDSS values), and with
 ``--figure PATH`` draws that front with every controller's day point.
 
