@@ -81,3 +81,36 @@ def test_screened_no_control_maximum_equals_every_step_solved_tightly() -> None:
         f1 = metrics.f_unbalance(metrics.unbalance("pui", net.cp_bus_phasors(sol)))
         assert largest[k] == pytest.approx(f1.max(), rel=1e-10)
         assert np.sort(f1)[-2] < f1.max()  # a real maximum, not a flat day
+
+
+def test_a_screen_too_coarse_for_its_margin_solves_the_whole_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a screen whose error is not far inside the margin, every step is solved at the
+    default tolerance: the maximum is still exact."""
+    from powertrip_env.scenario import build_scenarios
+    from powertrip_env.simulator import reduced_network, reduced_no_control_f1_max
+
+    cfg = load_scenario_config()
+    day = build_scenarios(cfg, [2], n_loads=55)[0]
+    net = reduced_network(day.feeder, cfg.devices, "pui")
+    assert net is not None
+    p = day.profiles
+    cp = np.zeros((1, p.n_steps, 3))
+    cp[0, 200:210] = 7.0  # one EV charging for 50 minutes in the evening
+    args = [p.load_p_kw[None], p.load_q_kvar[None], cp, p.pv_available_kw[None]]
+    calls: list[int] = []
+    rows = simulator_module._f1_rows
+
+    def counted(*a: object) -> np.ndarray:
+        out = rows(*a)  # type: ignore[arg-type]
+        calls.append(out.size)
+        return out
+
+    monkeypatch.setattr(simulator_module, "_f1_rows", counted)
+    monkeypatch.setattr(simulator_module, "_SCREEN_TOL", 0.3)  # one or two iterations
+    largest = reduced_no_control_f1_max(net, "pui", *args)
+    assert calls[0] == calls[-1] == p.n_steps  # screened, then solved in full
+    sol = net.solve(*(a[0] for a in args))
+    f1 = metrics.f_unbalance(metrics.unbalance("pui", net.cp_bus_phasors(sol)))
+    assert largest[0] == pytest.approx(f1.max(), rel=1e-10)

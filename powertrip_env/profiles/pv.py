@@ -276,7 +276,7 @@ def _clear_sky_poa(
     tilt_deg: NDArray[np.float64],
     azimuth_deg: NDArray[np.float64],
     albedo: float,
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Clear-sky plane-of-array irradiance per system while the sun is up, W/m2.
 
     Returns ``(poa, up)``: ``up`` (1440,) marks the minutes with the sun above the horizon
