@@ -71,3 +71,13 @@ def test_scenarios_built_together_equal_each_built_alone() -> None:
             np.testing.assert_array_equal(
                 getattr(day.profiles, name), getattr(alone.profiles, name)
             )
+
+
+@pytest.mark.parametrize(("from_min", "to_min"), [(1, 5), (1, 15), (1, 3), (5, 15), (1, 1)])
+def test_coarser_steps_are_numpys_mean_bit_for_bit(from_min: int, to_min: int) -> None:
+    values = np.random.default_rng(0).lognormal(size=(3, 7, 1440 // from_min))
+    expected = values.reshape(3, 7, -1, to_min // from_min).mean(axis=-1)
+    np.testing.assert_array_equal(prof.resample_mean(values, from_min, to_min), expected)
+    strided = values[:, ::2]  # not C-contiguous: numpy's own mean of it
+    expected = strided.reshape(3, 4, -1, to_min // from_min).mean(axis=-1)
+    np.testing.assert_array_equal(prof.resample_mean(strided, from_min, to_min), expected)
