@@ -32,11 +32,37 @@ day affordable:
   nearly the same front, so each step's population starts from the previous step's Pareto
   set (moved into the new bounds), and the search stops when the front stalls
   (its hypervolume, normalised by the day's references, grows by less than ``hv_tol`` of
-  itself over ``period`` generations) or at ``n_gen``. A warm
+  itself over ``period`` generations) or at ``n_gen``. A warm-started step whose problem did
+  not change uses ``warm_pop_size``, of which ``warm_random_share`` is drawn at random (the
+  front only has to follow a small move, but a share of fresh points keeps the population
+  from collapsing onto the old front where the unbalance cap binds). A step
+  whose problem changed runs cold, all ``n_gen`` generations with ``pop_size``, as a step
+  without a warm start does: the problem changed when an EV arrived or left since the
+  previous step (a CP's range jumps), or when the previous front, evaluated at this step,
+  lost more than ``change_tol`` of its hypervolume (the loads or PV moved the front). A warm
   start needs the previous step, so it applies only when the day is sequential (the EV
-  energy guarantee on) and no EV arrived or left since the previous step; a step without a
-  warm start runs all ``n_gen`` generations. In the seed formulation every step stays
-  independent.
+  energy guarantee on); in the seed formulation every step stays independent.
+
+Two choices make the search cheap and its result independent of the evaluator:
+
+* **Constraints as dominance** (``constraints``): pymoo's own constraint handling
+  (``pymoo``: ``out["G"]``) rebuilds every candidate's violation and feasibility from its
+  ``Individual`` objects at each survival and tournament, which costs more than the
+  candidates' evaluation. ``dominance`` (the default) gives the same ranking without it: an
+  infeasible candidate's objectives are replaced by (B1 + v, B2 + v), with v its violation
+  and B1, B2 above any feasible f1 (the cap, or any converged f1) and f2 (full curtailment),
+  so every feasible candidate dominates every infeasible one and infeasible ones are ranked
+  by their violation, as pymoo ranks them; where none is feasible the least violating one is
+  returned.
+* **Stated precision** (``f_precision``): the objectives are rounded to ``f_precision`` of
+  the day's references before pymoo ranks them. The reduced model and OpenDSS solved tightly
+  agree to about 1e-11 relative; without rounding a near-tie between two candidates breaks
+  one way in one evaluator and the other way in the other and the two days part. Rounded
+  well above that agreement (1e-9 by default, far below any difference that matters to a
+  user), near-ties are exact ties in both and break the same way (by pymoo's seeded order).
+  For the same reason the OpenDSS evaluator solves its candidates in an engine of its own at
+  tolerance ``1e-10`` (OpenDSS's default of 1e-4 is accurate to about 3e-5 pu only), leaving
+  the simulator's engine and its tolerance alone.
 
 Defaults: population 100, at most 100 generations, seed 0; the step ``t`` runs with seed
 ``seed + t``, so one seed gives one day of fronts.
@@ -65,6 +91,7 @@ from pymoo.termination.robust import RobustTermination
 from powertrip_env import metrics
 from powertrip_env.errors import ConfigError
 from powertrip_env.ev import CP_FLOORS, CPFloor, cp_floor_kw
+from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.reduced import ReducedNetwork
 from powertrip_env.parallel import terminate_pool, watch_parent
 from powertrip_env.scenario import Scenario
@@ -79,6 +106,12 @@ SELECTIONS: tuple[Selection, ...] = get_args(Selection)
 #: When a step's search stops: at a stalled front (at most ``n_gen``) or always at ``n_gen``.
 StopRule = Literal["converged", "n_gen"]
 STOP_RULES: tuple[StopRule, ...] = get_args(StopRule)
+#: How infeasible candidates enter pymoo's ranking: folded into dominance, or pymoo's ``G``.
+ConstraintHandling = Literal["dominance", "pymoo"]
+CONSTRAINT_HANDLINGS: tuple[ConstraintHandling, ...] = get_args(ConstraintHandling)
+#: Tolerance (pu) of the OpenDSS evaluator's candidate solves, and their iteration limit.
+CANDIDATE_TOLERANCE = 1e-10
+CANDIDATE_MAX_ITERATIONS = 100
 #: A variable whose range is narrower than this (kW) is fixed at its lower bound.
 FIXED_TOL_KW = 1e-9
 
@@ -120,6 +153,17 @@ class NSGA2Config:
         hv_tol: the ``converged`` rule's tolerance: the largest relative growth of the
             front's normalised hypervolume that counts as stalled.
         period: generations the front must stay stalled.
+        warm_pop_size: population of a warm-started step whose problem did not change
+            (at least 4; ``pop_size`` where that is smaller).
+        warm_random_share: the share of a warm-started population drawn at random
+            (the rest is the previous front and the two ends of the ranges).
+        change_tol: the largest relative loss of hypervolume of the previous front,
+            evaluated at the new step, that still counts as the same problem.
+        constraints: ``dominance`` (default) or ``pymoo``: how infeasible candidates are
+            ranked (see the module docstring; both rank them alike).
+        f_precision: objectives are rounded to this fraction of the day's references
+            before ranking (0: not rounded).
+        eliminate_duplicates: pymoo's removal of offspring equal to a population member.
     """
 
     pop_size: int = 100
@@ -134,6 +178,12 @@ class NSGA2Config:
     termination: StopRule = "converged"
     hv_tol: float = 5e-4
     period: int = 5
+    warm_pop_size: int = 50
+    warm_random_share: float = 0.5
+    change_tol: float = 0.01
+    constraints: ConstraintHandling = "dominance"
+    f_precision: float = 1e-9
+    eliminate_duplicates: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.pop_size, int) or self.pop_size < 4:
@@ -149,7 +199,7 @@ class NSGA2Config:
         object.__setattr__(self, "weights", check_weights(self.weights, "nsga2.weights"))
         if self.cp_floor not in CP_FLOORS:
             raise ConfigError(f"nsga2.cp_floor={self.cp_floor!r} is not one of {CP_FLOORS}")
-        for name in ("cap_f1", "warm_start"):
+        for name in ("cap_f1", "warm_start", "eliminate_duplicates"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"nsga2.{name}={getattr(self, name)!r} must be true or false")
         if self.termination not in STOP_RULES:
@@ -159,6 +209,23 @@ class NSGA2Config:
             raise ConfigError(f"nsga2.hv_tol={hv_tol!r} must be a number > 0")
         if not isinstance(self.period, int) or self.period < 1:
             raise ConfigError(f"nsga2.period={self.period!r} must be an integer >= 1")
+        warm = self.warm_pop_size
+        if not isinstance(warm, int) or warm < 4:
+            raise ConfigError(f"nsga2.warm_pop_size={warm!r} must be an integer >= 4")
+        for name, low_open in (
+            ("change_tol", True),
+            ("f_precision", False),
+            ("warm_random_share", False),
+        ):
+            value = getattr(self, name)
+            bad = isinstance(value, bool) or not isinstance(value, (int, float))
+            if bad or not (0 < value < 1 if low_open else 0 <= value < 1):
+                allowed = "in (0, 1)" if low_open else "in [0, 1)"
+                raise ConfigError(f"nsga2.{name}={value!r} must be a number {allowed}")
+        if self.constraints not in CONSTRAINT_HANDLINGS:
+            raise ConfigError(
+                f"nsga2.constraints={self.constraints!r} is not one of {CONSTRAINT_HANDLINGS}"
+            )
 
     def stop_rule(self, refs: np.ndarray) -> Termination:
         """The pymoo termination of one step's search (``refs``: the day's references)."""
@@ -187,8 +254,7 @@ class _HypervolumeStall(DeltaToleranceTermination):
         self._hv = HV(ref_point=np.array([1.1, 1.1]))
 
     def _data(self, algorithm: Any) -> float:
-        feasible, f = algorithm.opt.get("feas", "F")
-        f = f[feasible]
+        f = algorithm.problem.feasible_f(algorithm.opt)
         return float(self._hv(f / self._refs)) if len(f) else 0.0
 
     def _delta(self, prev: float, current: float) -> float:
@@ -216,13 +282,19 @@ def reduced_f1(
 
 
 class _StepObjectives:
-    """Batched f1, f2 of candidate decision vectors at one step."""
+    """Batched f1, f2 of candidate decision vectors at one step.
+
+    With the OpenDSS evaluator the search's candidates are solved in an engine of the
+    evaluator's own at :data:`CANDIDATE_TOLERANCE` (module docstring: stated precision); the
+    re-check of a front (``reduced=False``) uses the simulator's engine as configured.
+    """
 
     def __init__(self, sim: FeederSimulator, evaluator: Evaluator) -> None:
         self.sim = sim
         self.evaluator = evaluator
         self.index = sim.unbalance_index
         self._reduced: ReducedNetwork | None = None
+        self._candidates: OpenDSSEngine | None = None
         if evaluator == "reduced":
             if self.index not in metrics.VOLTAGE_INDICES:
                 raise ConfigError(
@@ -241,15 +313,31 @@ class _StepObjectives:
         if reduced and self._reduced is not None:
             f1 = self._f1_reduced(state, x)
         else:
-            f1 = np.array([self._f1_opendss(state, row) for row in x])
+            engine = self.sim.engine
+            if reduced:  # the OpenDSS evaluator's search: its own, tightly solved engine
+                if self._candidates is None:
+                    self._candidates = OpenDSSEngine(
+                        engine.feeder,
+                        engine.devices,
+                        CANDIDATE_MAX_ITERATIONS,
+                        CANDIDATE_TOLERANCE,
+                    )
+                engine = self._candidates
+            f1 = np.array([self._f1_opendss(engine, state, row) for row in x])
         return np.column_stack([f1, f2])
+
+    def close(self) -> None:
+        """Close the OpenDSS evaluator's own engine, if it has one."""
+        if self._candidates is not None:
+            self._candidates.close()
+            self._candidates = None
 
     def _f1_reduced(self, state: SimState, x: np.ndarray) -> np.ndarray:
         assert self._reduced is not None
         return reduced_f1(self._reduced, self.index, state.load_p_kw, state.load_q_kvar, x)
 
-    def _f1_opendss(self, state: SimState, x: np.ndarray) -> float:
-        engine, n_cp = self.sim.engine, self.sim.n_cp
+    def _f1_opendss(self, engine: OpenDSSEngine, state: SimState, x: np.ndarray) -> float:
+        n_cp = self.sim.n_cp
         engine.reset_solution()
         engine.set_powers(state.load_p_kw, state.load_q_kvar, x[:n_cp], x[n_cp:])
         converged, _ = engine.run_pf()
@@ -263,8 +351,11 @@ class _StepObjectives:
 class _StepProblem(Problem):
     """pymoo problem over the free variables of one step (fixed ones held at their bound).
 
-    Constraints (``G <= 0`` feasible): the power flow converges (``G[:, 0]``), and, with
-    ``f1_cap``, f1 / f1_cap - 1 (``G[:, 1]``).
+    Constraints: the power flow converges, and, with ``f1_cap``, f1 <= f1_cap. With
+    ``constraints="pymoo"`` they are pymoo's ``G <= 0`` (``G[:, 0]``: 1 where the power flow
+    fails; ``G[:, 1]``: f1 / f1_cap - 1); with ``dominance`` an infeasible candidate's
+    objectives are (B1 + v, B2 + v), v its violation (module docstring). The objectives are
+    rounded to ``quantum`` (per objective; 0: not rounded) first.
     """
 
     def __init__(
@@ -274,16 +365,27 @@ class _StepProblem(Problem):
         lower: np.ndarray,
         free: np.ndarray,
         f1_cap: float | None,
+        constraints: ConstraintHandling = "dominance",
+        quantum: np.ndarray | None = None,
     ) -> None:
         self.objectives = objectives
         self.state = state
         self.free = free
         self.template = lower.copy()
         self.f1_cap = f1_cap
+        self.constraints = constraints
+        self.quantum = quantum
+        # Above any feasible f1 (at most the cap; without one, any converged f1) and any f2
+        # (at most full curtailment).
+        full_curtailment = float(metrics.f_curtailment(state.pv_available_kw, 0.0))
+        self.bound = np.array(
+            [1e12 if f1_cap is None else 2.0 * f1_cap + 1.0, 2.0 * full_curtailment + 1.0]
+        )
+        n_constr = 0 if constraints == "dominance" else (1 if f1_cap is None else 2)
         super().__init__(
             n_var=int(free.size),
             n_obj=2,
-            n_ieq_constr=1 if f1_cap is None else 2,
+            n_ieq_constr=n_constr,
             xl=lower[free],
             xu=state.upper_kw[free],
             vtype=float,
@@ -294,9 +396,35 @@ class _StepProblem(Problem):
         x[:, self.free] = x_free
         return x
 
-    def _evaluate(self, x: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        f = self.objectives(self.state, self.full(x))
+    def scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 2) rounded objectives of the (B, n) full decision vectors ``x`` (f1 NaN where
+        the power flow fails) and their (B,) constraint violation (0: feasible)."""
+        f = self.objectives(self.state, x)
+        if self.quantum is not None:
+            f = np.round(f / self.quantum) * self.quantum
         failed = np.isnan(f[:, 0])
+        violation = failed.astype(float)
+        if self.f1_cap is not None:
+            over = np.maximum(f[:, 0] / self.f1_cap - 1.0, 0.0)
+            violation += np.where(failed, 0.0, over)
+        return f, violation
+
+    def feasible_f(self, pop: Any) -> np.ndarray:
+        """The objectives of the feasible members of ``pop`` (a pymoo population)."""
+        if self.constraints == "pymoo":
+            feasible, f = pop.get("feas", "F")
+            return np.asarray(f)[feasible]
+        f = np.asarray(pop.get("F"))
+        return f[f[:, 0] < self.bound[0]]
+
+    def _evaluate(self, x: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        f, violation = self.scores(self.full(x))
+        failed = np.isnan(f[:, 0])
+        if self.constraints == "dominance":
+            bad = violation > 0.0
+            f[bad] = self.bound + violation[bad, None]
+            out["F"] = f
+            return
         g = [np.where(failed, 1.0, -1.0)]
         if self.f1_cap is not None:
             g.append(np.where(failed, 0.0, f[:, 0] / self.f1_cap - 1.0))
@@ -341,6 +469,8 @@ class StepFront:
         chosen: index of the applied point.
         f_no_control: (2,) objectives of no control at this step (OpenDSS).
         generations: offspring generations the search ran (0 when no variable was free).
+        changed: the step ran cold (no warm start, or its problem changed since the
+            previous step: module docstring).
     """
 
     t: int
@@ -350,6 +480,7 @@ class StepFront:
     chosen: int
     f_no_control: np.ndarray
     generations: int = 0
+    changed: bool = True
 
 
 class NSGA2Controller:
@@ -374,6 +505,7 @@ class NSGA2Controller:
         self.objectives = _StepObjectives(sim, self.config.evaluator)
         self.refs = np.asarray(refs if refs is not None else sim.objective_refs(), dtype=float)
         self.fronts: list[StepFront] = []
+        self._hv = HV(ref_point=np.array([1.1, 1.1]))
         #: Fronts computed elsewhere (a process pool, see :class:`FrontPool`), by step.
         self.precomputed: dict[int, StepFront] = {}
 
@@ -392,16 +524,24 @@ class NSGA2Controller:
             )
         return lower
 
-    def _warm_points(self, state: SimState, lower: np.ndarray) -> np.ndarray | None:
-        """The previous step's Pareto set moved into this step's bounds (full vectors)."""
+    def _warm_points(self, state: SimState, lower: np.ndarray) -> tuple[np.ndarray, bool] | None:
+        """The previous step's Pareto set moved into this step's bounds (full vectors), and
+        whether an EV arrived or left since (the problem changed); None without a previous
+        step to start from."""
         if not (self.config.warm_start and self.sim.ev.energy_guarantee and self.fronts):
             return None
         previous = self.fronts[-1]
         if previous.t != state.t - 1 or state.t == 0:
             return None
-        if not np.array_equal(self.sim.ev.plugged(state.t - 1), state.plugged):
-            return None  # an EV arrived or left: the front moved, start afresh
-        return np.minimum(np.maximum(previous.x_kw, lower), state.upper_kw)
+        plugged_changed = not np.array_equal(self.sim.ev.plugged(state.t - 1), state.plugged)
+        return np.minimum(np.maximum(previous.x_kw, lower), state.upper_kw), plugged_changed
+
+    def _hypervolume(self, f: np.ndarray, cap: float | None) -> float:
+        """Normalised hypervolume of the feasible rows of ``f`` (the day's references)."""
+        ok = np.isfinite(f).all(axis=1)
+        if cap is not None:
+            ok &= f[:, 0] <= cap
+        return float(self._hv(f[ok] / self.refs)) if ok.any() else 0.0
 
     def front(self, state: SimState) -> StepFront:
         """Run NSGA-II at ``state``'s step and re-evaluate its front with OpenDSS."""
@@ -415,30 +555,48 @@ class NSGA2Controller:
             f = self.objectives(state, x, reduced=False)
             return StepFront(state.t, x, f, f, 0, f_nc)
         cap = float(self.refs[0]) if cfg.cap_f1 else None
-        problem = _StepProblem(self.objectives, state, lower, free, cap)
+        quantum = self.refs * cfg.f_precision if cfg.f_precision > 0 else None
+        problem = _StepProblem(self.objectives, state, lower, free, cap, cfg.constraints, quantum)
+        warm = self._warm_points(state, lower)
+        changed = warm is None or warm[1]
+        f_warm = np.empty((0, 2))
+        if warm is not None and not changed:
+            # The loads or PV may have moved the front: the previous front, scored here,
+            # must keep its hypervolume. Where it does not, seeding the search with it
+            # traps the population near the old front: start cold.
+            f_warm = problem.scores(warm[0])[0]
+            hv_before = self._hypervolume(self.fronts[-1].f_reduced, cap)
+            changed = self._hypervolume(f_warm, cap) < (1.0 - cfg.change_tol) * hv_before
+        pop_size = cfg.pop_size if changed else min(cfg.warm_pop_size, cfg.pop_size)
         rng = np.random.default_rng(cfg.seed + state.t)
-        start = rng.uniform(problem.xl, problem.xu, size=(cfg.pop_size, free.size))
+        start = rng.uniform(problem.xl, problem.xu, size=(pop_size, free.size))
         # Seed the search with both ends: no control (zero curtailment) and all at minimum.
         start[0], start[1] = problem.xu, problem.xl
-        warm = self._warm_points(state, lower)
-        if warm is not None:
-            # Keep a quarter of the population random, so a front that moved is still found.
-            n = min(len(warm), cfg.pop_size - 2 - cfg.pop_size // 4)
-            start[2 : 2 + n] = warm[:n, free]
+        if warm is not None and not changed:
+            # Keep a share of the population random, so a front that moved is still found;
+            # a smaller population keeps points spread evenly along the front.
+            points = warm[0]
+            n = min(len(points), pop_size - 2 - int(cfg.warm_random_share * pop_size))
+            if n < len(points) and len(f_warm):
+                order = np.argsort(f_warm[:, 0], kind="stable")
+                points = points[order[np.round(np.linspace(0, len(points) - 1, n)).astype(int)]]
+            start[2 : 2 + n] = points[:n, free]
         result = minimize(
             problem,
             NSGA2(
-                pop_size=cfg.pop_size,
+                pop_size=pop_size,
                 sampling=start,
-                eliminate_duplicates=True,
+                eliminate_duplicates=cfg.eliminate_duplicates,
                 return_least_infeasible=True,
             ),
-            cfg.stop_rule(self.refs) if warm is not None else cfg.stop_rule_cold(),
+            cfg.stop_rule_cold() if changed else cfg.stop_rule(self.refs),
             seed=cfg.seed + state.t,
             verbose=False,
         )
         x = problem.full(np.atleast_2d(result.X))
         f_search = np.atleast_2d(result.F)
+        if cfg.constraints == "dominance" and np.any(f_search[:, 0] >= problem.bound[0]):
+            f_search = problem.scores(x)[0]  # no feasible point: report its own objectives
         f_check = self.objectives(state, x, reduced=False)
         ok = np.flatnonzero(np.isfinite(f_check).all(axis=1))
         chosen = 0
@@ -447,7 +605,11 @@ class NSGA2Controller:
         # pymoo counts the initial population as generation 1 and leaves its counter one past
         # the last generation run: what remains is the number of offspring generations.
         generations = int(result.algorithm.n_gen) - 1
-        return StepFront(state.t, x, f_search, f_check, chosen, f_nc, generations)
+        return StepFront(state.t, x, f_search, f_check, chosen, f_nc, generations, changed)
+
+    def close(self) -> None:
+        """Release the OpenDSS evaluator's own engine (the simulator keeps its own)."""
+        self.objectives.close()
 
     def act(self, state: SimState) -> np.ndarray:
         """The chosen point of this step's front, in kW."""

@@ -58,6 +58,12 @@ def _front(sim, state, **kw):
         ({"hv_tol": 0.0}, "hv_tol"),
         ({"period": 0}, "period"),
         ({"cap_f1": "yes"}, "cap_f1"),
+        ({"warm_pop_size": 2}, "warm_pop_size"),
+        ({"warm_random_share": 1.0}, "warm_random_share"),
+        ({"change_tol": 0.0}, "change_tol"),
+        ({"constraints": "soft"}, "constraints"),
+        ({"f_precision": -1e-9}, "f_precision"),
+        ({"eliminate_duplicates": 1}, "eliminate_duplicates"),
     ],
 )
 def test_bad_settings_raise_config_error(kwargs, field) -> None:
@@ -109,7 +115,8 @@ def test_warm_started_step_stops_early_with_the_cold_front_quality(scenario) -> 
     from pymoo.indicators.hv import HV
 
     refs = (10.0, 50.0)
-    common: dict[str, Any] = {"pop_size": 40, "n_gen": 200, "cap_f1": False}
+    # A loose change_tol: this test is about the warm start, not about detecting a change.
+    common: dict[str, Any] = {"pop_size": 40, "n_gen": 200, "cap_f1": False, "change_tol": 0.5}
     with FeederSimulator(scenario) as sim:
         sim.reset()
         while sim.t < MIDDAY - 1:
@@ -122,6 +129,7 @@ def test_warm_started_step_stops_early_with_the_cold_front_quality(scenario) -> 
         full = NSGA2Controller(sim, NSGA2Config(**common, termination="n_gen"), refs=refs)
         reference = full.front(state)
     assert cold.generations == 200 and warm.generations < 50
+    assert cold.changed and not warm.changed
     indicator = HV(ref_point=np.array([1.1, 1.1]))
     hv_warm = indicator(metrics.normalise(warm.f_reduced, np.asarray(refs)))
     hv_full = indicator(metrics.normalise(reference.f_reduced, np.asarray(refs)))
@@ -261,3 +269,53 @@ def test_knee_selection_on_a_real_front(midday) -> None:
     assert front.chosen == int(np.asarray(knees).ravel()[0])
     lo, hi = f[:, 0].min(), f[:, 0].max()
     assert lo < f[front.chosen, 0] < hi  # neither end of the front
+
+
+def test_constraints_as_dominance_give_pymoos_front(midday) -> None:
+    """Folding the constraints into dominance ranks candidates as pymoo's own constraint
+    handling does: the same seed gives the same front, with the unbalance cap binding."""
+    sim, state = midday
+    f_nc = NSGA2Controller(sim, NSGA2Config(pop_size=4, n_gen=1), refs=(1, 1)).objectives(
+        state, state.upper_kw[None, :], reduced=False
+    )[0, 0]
+    refs = (0.8 * float(f_nc), 50.0)  # below no control: the cap binds
+    fronts = []
+    for constraints in ("dominance", "pymoo"):
+        config = NSGA2Config(pop_size=30, n_gen=15, termination="n_gen", constraints=constraints)
+        fronts.append(NSGA2Controller(sim, config, refs=refs).front(state))
+    np.testing.assert_array_equal(fronts[0].x_kw, fronts[1].x_kw)
+    np.testing.assert_array_equal(fronts[0].f_reduced, fronts[1].f_reduced)
+    assert np.all(fronts[0].f_reduced[:, 0] <= refs[0])
+
+
+def test_an_ev_arriving_makes_the_next_step_cold(scenario) -> None:
+    """A warm start needs the same problem: the step after an EV plugs in runs cold, with
+    the full population and every generation."""
+    with FeederSimulator(scenario) as sim:
+        plugged = np.stack([sim.ev.plugged(t) for t in range(sim.n_steps)])
+        arrivals = np.flatnonzero((plugged[1:] & ~plugged[:-1]).any(axis=1)) + 1
+        t_arrival = int(arrivals[arrivals > 1][0])
+        config = NSGA2Config(pop_size=12, n_gen=6, warm_pop_size=6, change_tol=0.5)
+        controller = NSGA2Controller(sim, config)
+        sim.reset()
+        while sim.t < t_arrival - 2:
+            sim.step(sim.bounds()[1], with_metrics=False)
+        for _ in range(3):
+            sim.step(controller.act(sim.observe()), with_metrics=False)
+    _, steady, arrived = controller.fronts
+    assert arrived.t == t_arrival and arrived.changed and arrived.generations == 6
+    assert len(arrived.x_kw) <= 12
+    if steady.generations:  # free setpoints the step before: warm, small population
+        assert not steady.changed and len(steady.x_kw) <= 6
+
+
+def test_objectives_are_ranked_at_the_stated_precision(midday) -> None:
+    """The search's objectives are multiples of f_precision x the day's references, so
+    evaluators that agree far below it rank candidates alike."""
+    sim, state = midday
+    refs = np.array([10.0, 50.0])
+    front = _front(sim, state, pop_size=20, n_gen=5, f_precision=1e-6)
+    steps = front.f_reduced / (refs * 1e-6)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-6)
+    raw = _front(sim, state, pop_size=20, n_gen=5, f_precision=0.0).f_reduced / (refs * 1e-6)
+    assert not np.allclose(raw, np.round(raw), atol=1e-6)
