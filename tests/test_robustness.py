@@ -139,7 +139,7 @@ def test_relative_paths_resolve_against_the_scenario_file(
     from powertrip_env.grid.feeder import embedded_feeder_dir
 
     folder = tmp_path / "study"
-    shutil.copytree(embedded_feeder_dir(), folder / "feeder")
+    shutil.copytree(embedded_feeder_dir("ieee_lv"), folder / "feeder")  # a self-contained one
     scenario = _scenario(folder, "feeder: {kind: master, path: feeder/Master.dss}\n" + CPS)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -20,9 +20,11 @@ CP_LINE = "New Line.LINE897 "
 
 
 def _edited_master(tmp_path: Path, drop: str | None = None, extra: str = "") -> Path:
-    """A copy of the embedded feeder with the line starting ``drop`` removed, ``extra`` added."""
+    """A copy of the embedded feeder with the line starting ``drop`` removed, ``extra`` added.
+
+    The ``ieee_lv`` folder: it holds the lines (``enwl_n1f1`` redirects to them)."""
     folder = tmp_path / "feeder"
-    shutil.copytree(embedded_feeder_dir(), folder)
+    shutil.copytree(embedded_feeder_dir("ieee_lv"), folder)
     lines = folder / "Lines.dss"
     kept = [x for x in lines.read_text().splitlines() if drop is None or not x.startswith(drop)]
     lines.write_text("\n".join(kept) + "\n" + extra)
