@@ -468,10 +468,11 @@ def reduced_no_control_f1_max(
     return np.where(np.isfinite(largest), largest, np.nan)
 
 
-#: Tolerance of the first no-control solve of every step (f1 within a few 1e-6 relative of
+#: Tolerance of the first no-control solve of every step (f1 within a few 1e-5 relative of
 #: the converged value on the embedded feeder), and how close to a day's screened largest
-#: f1 a step must be to be solved again at the default tolerance (1 %: far above that error).
-_SCREEN_TOL = 1e-4
+#: f1 a step must be to be solved again at the default tolerance (1 %: far above that error,
+#: and checked against it on every call).
+_SCREEN_TOL = 1e-3
 _NEAR_MAX = 0.01
 
 
