@@ -109,7 +109,8 @@ def test_volt_watt_settings_load_from_the_scenario() -> None:
 
 
 def test_volt_watt_pv_sits_on_its_curve_in_opendss(sim) -> None:
-    config = VoltWattConfig(u_start_pu=1.08, u_end_pu=1.10)  # binding on this feeder
+    # Binding on the default feeder, whose highest voltage is about 1.066 of 230 V.
+    config = VoltWattConfig(u_start_pu=1.04, u_end_pu=1.06)
     controller = VoltWattPV(sim, config)
     sim.reset()
     nodes = [sim.engine.node_names.index(d.node.lower()) for d in sim.scenario.devices.pvs]
@@ -125,13 +126,25 @@ def test_volt_watt_pv_sits_on_its_curve_in_opendss(sim) -> None:
     assert curtailed > 0
 
 
-def test_volt_watt_beats_no_control_on_mean_and_worst_unbalance(sim, no_control) -> None:
-    """The default day: the droop lowers both the mean and the worst-step PUI."""
-    result = sim.run(VoltWattPV(sim))
+def test_volt_watt_beats_no_control_on_mean_and_worst_unbalance() -> None:
+    """The IEEE variant's day, where PV lifts buses past 253 V: the droop with its shipped
+    EN 50549-1 settings acts and lowers both the mean and the worst-step PUI."""
+    data = read_yaml(default_scenario_path(), "scenario")
+    config = scenario_config_from_dict({**data, "feeder": {"kind": "embedded", "name": "ieee_lv"}})
+    with FeederSimulator(build_scenario(config, 0)) as ieee:
+        no_control = ieee.run(NoControl()).summary()
+        result = ieee.run(VoltWattPV(ieee))
     summary = result.summary()
     np.testing.assert_allclose(result.ev_unserved_kwh, 0.0, atol=1e-6)
+    assert summary["pv_used_kwh"] < no_control["pv_used_kwh"]  # it acted
     assert summary["pui_mean_pct"] < no_control["pui_mean_pct"]
     assert summary["pui_max_pct"] < no_control["pui_max_pct"]
+
+
+def test_volt_watt_leaves_a_day_inside_its_band_alone(sim, no_control) -> None:
+    """The default feeder with ENWL's source never reaches u_start (253 V): no curtailment."""
+    summary = sim.run(VoltWattPV(sim)).summary()
+    assert summary["pv_used_kwh"] == pytest.approx(no_control["pv_used_kwh"], rel=1e-12)
 
 
 def test_simulate_runs_a_baseline_beside_no_control_from_the_cli(tmp_path, capsys) -> None:
