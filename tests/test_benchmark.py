@@ -126,10 +126,9 @@ def test_shipped_config_is_the_four_days_by_three_seeds() -> None:
         "volt_watt",
         "nsga2",
         "lookahead_persistence",
-        "lookahead_perfect",
         "oracle",
     )
-    assert len(bench.plan_units(config)) == 96
+    assert len(bench.plan_units(config)) == 84
 
 
 @pytest.mark.parametrize(
