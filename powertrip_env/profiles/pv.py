@@ -406,16 +406,16 @@ def pv_available_days_kw(
     k_feeder = np.stack(
         [_sky_index(model, u_class[b], chain[b], cloud[b])[1] for b in range(n_days)]
     ).reshape(n_days, n_minutes)
-    own = lognormal_of(ar1_filter(own_eps, _SYSTEM_CORRELATION_MIN), model.system_noise_sigma)
-    # Each system sees the feeder's clouds ``lag`` minutes late.
-    window = (lag_max - lags)[..., np.newaxis] + np.arange(MINUTES_PER_DAY)
-    k = k_feeder[np.arange(n_days)[:, np.newaxis, np.newaxis], window] * own
-
     poa, up = _clear_sky_poa(
         day, latitude_deg, longitude_deg, tilts.ravel(), azimuths.ravel(), model.albedo
     )
-    # The sun's minutes only: with no irradiance every later step gives exactly 0 kW.
-    poa = poa.reshape(n_days, n_pv, -1) * k[..., up]
+    # From here on the sun's minutes only: with no irradiance every later step gives
+    # exactly 0 kW. Each system sees the feeder's clouds ``lag`` minutes late.
+    own_x = ar1_filter(own_eps, _SYSTEM_CORRELATION_MIN)[..., up]
+    own = lognormal_of(own_x, model.system_noise_sigma)
+    window = (lag_max - lags)[..., np.newaxis] + np.flatnonzero(up)
+    k = k_feeder[np.arange(n_days)[:, np.newaxis, np.newaxis], window] * own
+    poa = poa.reshape(n_days, n_pv, -1) * k
     if model.ambient_c is None:
         temp_cell: NDArray[np.float64] | float = 25.0
     else:
@@ -431,7 +431,7 @@ def pv_available_days_kw(
         ),
         dtype=float,
     )
-    pac_1min = np.zeros(k.shape)
+    pac_1min = np.zeros((n_days, n_pv, MINUTES_PER_DAY))
     pac_1min[..., up] = np.where(pdc > 0.0, np.clip(pac, 0.0, pac_rating), 0.0)
     return grid.from_base(pac_1min)
 
