@@ -48,7 +48,18 @@ from powertrip_env.config import ScenarioConfig
 from powertrip_env.errors import ConfigError
 
 #: The speed benchmarks whose output the README quotes (``benchmarks/<name>.py``).
-SPEED_BENCHMARKS = ("engine", "day", "reduced", "env_step", "nsga2", "oracle")
+SPEED_BENCHMARKS = (
+    "engine",
+    "day",
+    "reduced",
+    "env_step",
+    "scalar_paths",
+    "topology",
+    "render",
+    "nsga2",
+    "nsga2 --day",
+    "oracle",
+)
 #: Figures of the NSGA-II study that the README shows, copied by ``--update-docs``.
 README_FIGURES = ("unbalance.png", "voltage_drop.png", "pv_usage.png", "pareto_fronts.png")
 #: Figures of the benchmark's default day that the README shows (``<reproduction>/figures/``),
@@ -132,25 +143,29 @@ def _readme_table(summary: dict[str, dict[str, float]]) -> list[str]:
 
 
 def _speed(folder: Path, names: tuple[str, ...] = SPEED_BENCHMARKS) -> list[str]:
-    """Run the benchmark scripts ``names``, saving each one's output; return report lines."""
+    """Run the benchmark scripts ``names`` (a script's name, then its arguments), saving each
+    one's output under ``speed/``; return report lines."""
     scripts = REPO_ROOT / "benchmarks"
     if not scripts.is_dir():
         return ["Speed benchmarks skipped: no benchmarks/ folder (not a source checkout)."]
     lines = []
-    for name in names:
+    for command in names:
+        name, *script_args = command.split()
+        output = "_".join([name, *(a.lstrip("-") for a in script_args)]) + ".txt"
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, str(scripts / f"{name}.py")],
+            [sys.executable, str(scripts / f"{name}.py"), *script_args],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
             check=False,
         )
-        runs.write_text(folder / "speed" / f"{name}.txt", done.stdout + done.stderr)
+        runs.write_text(folder / "speed" / output, done.stdout + done.stderr)
         status = "ok" if done.returncode == 0 else f"exit status {done.returncode}"
         lines.append(
-            f"- `python benchmarks/{name}.py`: {status}, {time.perf_counter() - start:.0f} s, "
-            f"output in `speed/{name}.txt`"
+            f"- `python {' '.join(['benchmarks/' + name + '.py', *script_args])}`: {status}, "
+            f"{time.perf_counter() - start:.0f} s, "
+            f"output in `speed/{output}`"
         )
     return lines
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from experiments.benchmark_config import TestDay, load_benchmark_config
-from experiments.benchmark_reproduce import DAY_FIGURES, study2_day
+from experiments.benchmark_reproduce import DAY_FIGURES, _speed, study2_day
 from experiments.benchmark_tables import day_points
 
 CPS = ("cp1", "cp2")
@@ -91,3 +91,10 @@ def test_day_front_figure_puts_the_oracle_front_under_the_controllers(
     assert len(rows) == 2
     # Unbalance traded for curtailment: more weight on f1, less f1 and more f2.
     assert float(rows[1][2]) < float(rows[0][2]) and float(rows[1][3]) > float(rows[0][3])
+
+
+def test_speed_benchmarks_run_with_their_arguments_and_keep_their_output(tmp_path: Path) -> None:
+    lines = _speed(tmp_path, ("scalar_paths --step 5",))
+    assert lines[0].startswith("- `python benchmarks/scalar_paths.py --step 5`: ok, ")
+    output = (tmp_path / "speed" / "scalar_paths_step_5.txt").read_text()
+    assert "step 5," in output and "PUI at the CP buses" in output
