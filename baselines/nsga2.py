@@ -33,7 +33,8 @@ day affordable:
   set (moved into the new bounds), and the search stops when the front stalls
   (its hypervolume, normalised by the day's references, grows by less than ``hv_tol`` of
   itself over ``period`` generations) or at ``n_gen``. A warm-started step whose problem did
-  not change uses ``warm_pop_size``, of which ``warm_random_share`` is drawn at random (the
+  not change, and whose last ``period`` steps did not either, uses ``warm_pop_size`` (else
+  ``pop_size``), of which ``warm_random_share`` is drawn at random (the
   front only has to follow a small move, but a share of fresh points keeps the population
   from collapsing onto the old front where the unbalance cap binds). A step
   whose problem changed runs cold, all ``n_gen`` generations with ``pop_size``, as a step
@@ -567,7 +568,11 @@ class NSGA2Controller:
             f_warm = problem.scores(warm[0])[0]
             hv_before = self._hypervolume(self.fronts[-1].f_reduced, cap)
             changed = self._hypervolume(f_warm, cap) < (1.0 - cfg.change_tol) * hv_before
-        pop_size = cfg.pop_size if changed else min(cfg.warm_pop_size, cfg.pop_size)
+        # The smaller population once the front has been steady for a period: a front that
+        # just moved may move on, and fewer points would then lose part of it.
+        recent = self.fronts[-cfg.period :]
+        steady = not changed and not any(f.changed for f in recent)
+        pop_size = min(cfg.warm_pop_size, cfg.pop_size) if steady else cfg.pop_size
         rng = np.random.default_rng(cfg.seed + state.t)
         start = rng.uniform(problem.xl, problem.xu, size=(pop_size, free.size))
         # Seed the search with both ends: no control (zero curtailment) and all at minimum.
@@ -576,7 +581,7 @@ class NSGA2Controller:
             # Keep a share of the population random, so a front that moved is still found;
             # a smaller population keeps points spread evenly along the front.
             points = warm[0]
-            n = min(len(points), pop_size - 2 - int(cfg.warm_random_share * pop_size))
+            n = max(0, min(len(points), pop_size - 2 - int(cfg.warm_random_share * pop_size)))
             if n < len(points) and len(f_warm):
                 order = np.argsort(f_warm[:, 0], kind="stable")
                 points = points[order[np.round(np.linspace(0, len(points) - 1, n)).astype(int)]]

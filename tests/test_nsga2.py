@@ -305,8 +305,8 @@ def test_an_ev_arriving_makes_the_next_step_cold(scenario) -> None:
     _, steady, arrived = controller.fronts
     assert arrived.t == t_arrival and arrived.changed and arrived.generations == 6
     assert len(arrived.x_kw) <= 12
-    if steady.generations:  # free setpoints the step before: warm, small population
-        assert not steady.changed and len(steady.x_kw) <= 6
+    if steady.generations:  # free setpoints the step before: warm
+        assert not steady.changed
 
 
 def test_objectives_are_ranked_at_the_stated_precision(midday) -> None:
