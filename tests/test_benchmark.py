@@ -405,12 +405,16 @@ def test_reproduce_quick_regenerates_the_readme_tables(
     assert main(["reproduce", "--quick", "--out", str(out), "--workers", "1"]) == 0
     (folder,) = out.iterdir()
     text = (folder / "REPRODUCE.md").read_text()
-    # No control is the README's day exactly (NSGA-II ran on a toy budget).
-    assert "| f1 total (sum over steps of sum PUI², %²) | 1221 |" in text
-    assert "| PV used / available (kWh) | 267.8 / 267.8 |" in text
+    # No control is study 1's day exactly (NSGA-II ran on a toy budget).
+    (simulate_dir,) = folder.glob("simulate__*")
+    day = json.loads((simulate_dir / "summary.json").read_text())["no_control"]
+    assert f"| f1 total (sum over steps of sum PUI², %²) | {day['f1_total']:.4g} |" in text
+    pv = f"{day['pv_used_kwh']:.1f} / {day['pv_available_kwh']:.1f}"
+    assert f"| PV used / available (kWh) | {pv} |" in text
     assert (folder / "feeder.png").is_file()
     names = {p.name.split("__")[0] for p in folder.iterdir() if p.is_dir()}
-    assert names == {"simulate", "optimize", "benchmark"}
+    assert names == {"simulate", "optimize", "benchmark", "figures"}
+    assert (folder / "figures" / "pui_over_day.png").is_file()  # study 2's day, per controller
     (bench_dir,) = folder.glob("benchmark__*")
     assert (bench_dir / "report.html").is_file()
     assert "reproduction finished in" in capsys.readouterr().out
