@@ -45,10 +45,10 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Description
     Each episode is one day on an OpenDSS model of an LV feeder (default: ENWL network 1,
-    feeder 1 with ENWL's own source and transformer parameters) with EV charging points (CPs) and rooftop PV.
-    At every step the agent sets each CP's charging power and each PV system's output; the
-    residential loads are fixed by the day's profiles. Two costs conflict: phase unbalance at
-    the CP buses (f1) and PV curtailment (f2) (architecture.md §6).
+    feeder 1 with ENWL's own source and transformer parameters) with EV charging points (CPs)
+    and rooftop PV. At every step the agent sets each CP's charging power and each PV system's
+    output; the residential loads are fixed by the day's profiles. Two costs conflict: phase
+    unbalance at the CP buses (f1) and PV curtailment (f2) (architecture.md §6).
 
     ## Action Space
     ``Box(0, 1, (n_cp + n_pv,), float32)``: for each CP, the fraction of its range between the
