@@ -7,8 +7,8 @@ within the step's bounds for two costs, both minimised:
 * f2 = sum over PV systems of (available - used)^2, kW^2.
 
 A whole population is evaluated at once through the exact reduced network model
-(:class:`~powertrip_env.grid.reduced.ReducedNetwork`, about 10 us a candidate) or, on request,
-one OpenDSS solve per candidate. The final front is always re-evaluated with OpenDSS and both
+(:class:`~powertrip_env.grid.reduced.ReducedNetwork`) or, on request, one OpenDSS solve per
+candidate. The final front is always re-evaluated with OpenDSS and both
 values are kept. A compromise is chosen on the front normalised by the day's references
 (F1_ref, F2_ref) with pymoo's multi-criteria decision making: pseudo-weights (default, equal
 weights), the knee (high trade-off point) or the weighted sum.
