@@ -175,7 +175,7 @@ def test_selection_rules() -> None:
     # never the compromise, whatever its place in the front.
     dominated = np.array([[0.9, 0.9], [0.2, 0.8], [0.5, 0.5], [0.8, 0.2]])
     for selection in ("pseudo_weights", "knee", "weighted_sum"):
-        assert select_compromise(dominated, selection, (0.5, 0.5)) != 0  # type: ignore[arg-type]
+        assert select_compromise(dominated, selection, (0.5, 0.5)) != 0
     assert select_compromise(dominated, "pseudo_weights", (0.5, 0.5)) == 2
 
 
