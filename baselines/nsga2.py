@@ -7,8 +7,8 @@ within the step's bounds for two costs, both minimised:
 * f2 = sum over PV systems of (available - used)^2, kW^2.
 
 A whole population is evaluated at once through the exact reduced network model
-(:class:`~powertrip_env.grid.reduced.ReducedNetwork`, about 10 us a candidate) or, on request,
-one OpenDSS solve per candidate. The final front is always re-evaluated with OpenDSS and both
+(:class:`~powertrip_env.grid.reduced.ReducedNetwork`) or, on request, one OpenDSS solve per
+candidate. The final front is always re-evaluated with OpenDSS and both
 values are kept. A compromise is chosen on the front normalised by the day's references
 (F1_ref, F2_ref) with pymoo's multi-criteria decision making: pseudo-weights (default, equal
 weights), the knee (high trade-off point) or the weighted sum.
@@ -88,6 +88,7 @@ from pymoo.optimize import minimize
 from pymoo.termination.delta import DeltaToleranceTermination
 from pymoo.termination.max_gen import MaximumGenerationTermination
 from pymoo.termination.robust import RobustTermination
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from powertrip_env import metrics
 from powertrip_env.errors import ConfigError
@@ -439,9 +440,16 @@ class _StepProblem(Problem):
 def select_compromise(
     f_norm: np.ndarray, selection: Selection, weights: tuple[float, float]
 ) -> int:
-    """Index of the chosen point of a normalised front (rows: points; columns: f1, f2)."""
+    """Index of the chosen point of a normalised front (rows: points; columns: f1, f2).
+
+    Only non-dominated points are candidates: the front is re-evaluated in OpenDSS, where a
+    point that was non-dominated in the search's values can end up dominated by a neighbour
+    (and pseudo-weights would divide zero by zero at a point worst in both costs)."""
     if len(f_norm) == 1:
         return 0
+    best = np.asarray(NonDominatedSorting().do(f_norm, only_non_dominated_front=True))
+    if len(best) < len(f_norm):
+        return int(best[select_compromise(f_norm[best], selection, weights)])
     if selection == "weighted_sum" or np.any(np.ptp(f_norm, axis=0) <= 0.0):
         # A front flat in one objective has no trade-off to weigh: the weighted sum picks
         # its best point (pseudo-weights would divide by a zero range).

@@ -28,15 +28,11 @@ a horizon of about 100 steps, 8 h, so that the discount sees the EV deadlines, h
 with its own gap and whether it beats per-step NSGA-II at that weight. ``--weights 0.5,0.5``
 (repeatable) runs chosen weights instead of the sweep.
 
-Budget on the 2-core development machine (documented, at most 60 minutes): the trainings
-and the NSGA-II days run in a pool of ``--workers`` processes (default 2, one torch and BLAS
-thread each). A PPO training of 2,000,000 steps on the batched env takes about 5-7 minutes
-(about 5,000 env steps/s with its updates), the five about 30 worker-minutes; NSGA-II costs
-about 1 s per step (pymoo's own bookkeeping is 0.9 s of it), so a 288-step day takes about
-5 minutes and 5 weights x 2 days about 50 worker-minutes. Total: about 45 minutes on two
-workers. Lower ``--timesteps``/``--days`` for a shorter run; ``--smoke`` checks that
-everything runs (tiny budget, 24-step days, about a minute). ``--backend opendss --algo sac
---timesteps 40000`` trains on the OpenDSS env instead (about 100 env steps/s).
+Budget (at most 60 minutes on the 2-core development machine; the README gives the measured
+time): the trainings and the NSGA-II and oracle days run in a pool of ``--workers`` processes
+(default 2, one torch and BLAS thread each). Lower ``--timesteps``/``--days`` for a shorter
+run; ``--smoke`` checks that everything runs (tiny budget, 24-step days). ``--backend opendss
+--algo sac --timesteps 40000`` trains on the OpenDSS env instead (much slower per step).
 
 NSGA-II is deterministic for given weight, day, population, generations, seed, steps and
 code, and so is the oracle for given weight, day, steps, iterations and code, so their day

@@ -18,6 +18,7 @@ import yaml
 
 from powertrip_env.errors import ConfigError
 from powertrip_env.grid.devices import PLACEMENT_RULES, DevicePlacement, DeviceRule, DeviceSpec
+from powertrip_env.grid.enwl import load_enwl_feeder
 from powertrip_env.grid.feeder import (
     EMBEDDED_FEEDER_NAME,
     EMBEDDED_FEEDERS,
@@ -25,8 +26,10 @@ from powertrip_env.grid.feeder import (
     Feeder,
     LoadModel,
     embedded_feeder,
-    feeder_from_master,
 )
+from powertrip_env.grid.layout import feeder_layout
+from powertrip_env.grid.master import feeder_from_master
+from powertrip_env.grid.placement import place_devices
 from powertrip_env.metrics import UNBALANCE_INDICES, UnbalanceIndex
 from powertrip_env.profiles.enwl import check_file_season
 
@@ -142,8 +145,6 @@ class FeederConfig:
             return embedded_feeder(self.name)
         if self.kind == "master":
             return feeder_from_master(str(self.path))
-        from powertrip_env.grid.enwl import load_enwl_feeder
-
         return load_enwl_feeder(str(self.path), self.network, self.feeder)
 
 
@@ -447,9 +448,6 @@ def _device_list(kind: str, items: Any) -> DeviceRule | tuple[DeviceSpec, ...]:
 
 def _devices(data: Any, feeder: FeederConfig) -> DevicePlacement:
     """The ``devices`` section, placed (rules) and checked (lists) on ``feeder``'s houses."""
-    from powertrip_env.grid.layout import feeder_layout
-    from powertrip_env.grid.placement import place_devices
-
     if not isinstance(data, dict):
         raise ConfigError(f"devices must be a mapping with 'cps' and 'pvs', got {data!r}")
     unknown = sorted(set(data) - set(DEVICE_KEYS))

@@ -101,7 +101,7 @@ class PowerTripEnv(gym.Env[np.ndarray, np.ndarray]):
     ``energy_guarantee``: override of ``config.ev.energy_guarantee`` (``False`` is the seed
     formulation); ``day_seed``: fix every episode to one day (else drawn per reset);
     ``info_metrics``: put every architecture.md §7 metric in each step's ``info`` and keep the
-    simulator's day log (default; about 85 us more a step), or only ``f1``, ``f2``,
+    simulator's day log (default; costlier, ``benchmarks/env_step.py``), or only ``f1``, ``f2``,
     ``f_norm`` and the setpoints, reading just the CP buses (for training; the same
     observations and rewards); ``max_episode_steps``: truncate after this many steps
     (default: the whole day); ``render_mode``, ``render_colour``: see Rendering.

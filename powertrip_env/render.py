@@ -318,8 +318,8 @@ def _marker_pixels(x: int, y: int, diamond: bool) -> tuple[np.ndarray, np.ndarra
 class _GlyphFont:
     """DejaVu Sans Mono (shipped with matplotlib) rasterised once per character.
 
-    Writing a line of text is then one concatenation of glyph bitmaps and one blend, about
-    20x faster than asking FreeType for every frame.
+    Writing a line of text is then one concatenation of glyph bitmaps and one blend, instead
+    of asking FreeType for every frame (``benchmarks/render.py`` times a frame).
     """
 
     def __init__(self, size: int) -> None:

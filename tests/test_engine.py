@@ -11,7 +11,8 @@ import pytest
 from powertrip_env.errors import FeederError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.engine import OpenDSSEngine
-from powertrip_env.grid.feeder import Feeder, LoadModel, embedded_feeder, feeder_from_master
+from powertrip_env.grid.feeder import Feeder, LoadModel, embedded_feeder
+from powertrip_env.grid.master import feeder_from_master
 
 TAN_PHI = np.tan(np.arccos(0.95))
 

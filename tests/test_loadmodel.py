@@ -13,8 +13,9 @@ from opendssdirect import dss as _dss
 from powertrip_env.errors import FeederError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.engine import OpenDSSEngine
-from powertrip_env.grid.feeder import Feeder, feeder_from_master
+from powertrip_env.grid.feeder import Feeder
 from powertrip_env.grid.loadmodel import power_scale
+from powertrip_env.grid.master import feeder_from_master
 from powertrip_env.simulator import DayResult
 
 #: A load and a generator on a stiff 400 V source whose voltage the test sets.

@@ -171,6 +171,12 @@ def test_selection_rules() -> None:
     assert select_compromise(f, "weighted_sum", (0.5, 0.5)) == 1
     assert select_compromise(f, "pseudo_weights", (0.5, 0.5)) in (1, 2)
     assert select_compromise(f[:1], "knee", (0.5, 0.5)) == 0
+    # A point dominated after the OpenDSS re-check (worst in both: pseudo-weights 0 / 0) is
+    # never the compromise, whatever its place in the front.
+    dominated = np.array([[0.9, 0.9], [0.2, 0.8], [0.5, 0.5], [0.8, 0.2]])
+    for selection in ("pseudo_weights", "knee", "weighted_sum"):
+        assert select_compromise(dominated, selection, (0.5, 0.5)) != 0
+    assert select_compromise(dominated, "pseudo_weights", (0.5, 0.5)) == 2
 
 
 @pytest.mark.slow

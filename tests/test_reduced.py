@@ -15,7 +15,8 @@ from powertrip_env.config import load_scenario_config
 from powertrip_env.errors import FeederError, UnknownBusError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.engine import OpenDSSEngine
-from powertrip_env.grid.feeder import Feeder, LoadModel, feeder_from_master
+from powertrip_env.grid.feeder import Feeder, LoadModel
+from powertrip_env.grid.master import feeder_from_master
 from powertrip_env.grid.reduced import ReducedNetwork
 
 TAN_PHI = np.tan(np.arccos(0.95))

@@ -247,7 +247,7 @@ def test_a_damaged_benchmark_folder_is_one_clear_error(
 
 def test_a_master_path_that_is_a_directory_is_named_as_one(tmp_path: Path) -> None:
     from powertrip_env.errors import FeederError
-    from powertrip_env.grid.feeder import feeder_from_master
+    from powertrip_env.grid.master import feeder_from_master
 
     with pytest.raises(FeederError, match="is a directory; give the master file in it"):
         feeder_from_master(tmp_path)

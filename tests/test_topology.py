@@ -12,7 +12,8 @@ from powertrip_env.config import FeederConfig, ScenarioConfig, load_scenario_con
 from powertrip_env.errors import FeederError, UnknownBusError
 from powertrip_env.grid.devices import DevicePlacement, DeviceSpec
 from powertrip_env.grid.engine import OpenDSSEngine
-from powertrip_env.grid.feeder import Feeder, embedded_feeder_dir, feeder_from_master
+from powertrip_env.grid.feeder import Feeder, embedded_feeder_dir
+from powertrip_env.grid.master import feeder_from_master
 from powertrip_env.grid.topology import circuit_topology
 
 #: The line feeding bus 898 (CP cp1 of the default scenario and of ``small_placement``).
