@@ -139,8 +139,8 @@ def _build_batch(
 
     if pc.load_source == "demandlib":
         load_p = prof.household_loads_kw(load_rngs, grid, date, n_loads)
-    elif pc.enwl_load_folder:
-        load_p = np.stack([_house_profiles(config, n_loads, grid) for _ in seeds])
+    elif pc.enwl_load_folder:  # each house its own file: the same for every seed, read once
+        load_p = np.repeat(_house_profiles(config, n_loads, grid)[np.newaxis], len(seeds), axis=0)
     else:
         table = prof.load_enwl_load_profiles(str(pc.enwl_load_file))
         load_p = np.stack([prof.assign_enwl_profiles(r, table, n_loads, grid) for r in load_rngs])

@@ -674,11 +674,11 @@ class OpenDSSEngine:
         conn = self._connections
         if conn is None:
             return float(-self.dss.Circuit.TotalPower()[0]) - self.losses_kw()
+        if not inside_bands:
+            v = volts[self._connection_nodes]
+            v_abs2 = v.real**2 + v.imag**2
+            inside_bands = bool(np.all((v_abs2 > self._band_low2) & (v_abs2 <= self._band_high2)))
         if inside_bands:
-            return float(np.add.reduce(self._load_p) - np.add.reduce(self._pv_p))
-        v = volts[self._connection_nodes]
-        v_abs2 = v.real**2 + v.imag**2
-        if np.all((v_abs2 > self._band_low2) & (v_abs2 <= self._band_high2)):
             # Every device inside its band draws its setpoint (the usual case, kept cheap).
             return float(np.add.reduce(self._load_p) - np.add.reduce(self._pv_p))
         setpoints = np.concatenate([self._load_p, -self._pv_p])

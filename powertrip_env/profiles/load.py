@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 from powertrip_env.errors import ConfigError
 from powertrip_env.profiles.enwl import read_enwl_profile_csv
-from powertrip_env.profiles.noise import ar1_filter
+from powertrip_env.profiles.noise import ar1_filter, lognormal_of
 from powertrip_env.profiles.timegrid import MINUTES_PER_DAY, DayGrid, check_date
 
 #: Power factor of the households (lagging), as in the ENWL ``Loads.txt`` (architecture.md §3).
@@ -196,12 +196,9 @@ def household_loads_kw(
         day_kwh[b] = sample_annual_kwh(rng, n_houses, model) * share
         shifts[b] = rng.integers(-model.max_shift_min, model.max_shift_min + 1, size=n_houses)
         rng.standard_normal(out=eps[b])  # (n_houses, 1440) normals, in place
-    # lognormal_of, in place: the day's arrays are large, and fresh ones cost page faults.
-    noise = ar1_filter(eps, model.noise_correlation_min)
-    sigma = model.noise_sigma
-    noise *= sigma
-    noise -= 0.5 * sigma * sigma
-    np.exp(noise, out=noise)
+    noise = lognormal_of(
+        ar1_filter(eps, model.noise_correlation_min), model.noise_sigma, in_place=True
+    )
     shape_1min = np.repeat(shape_15, MINUTES_PER_DAY // _H0_STEPS_PER_DAY)
     # A house shifted by s minutes reads the day from minute -s on, wrapping at midnight:
     # the window of the day repeated twice that starts at (-s mod 1440), a row copy.
