@@ -35,9 +35,10 @@ from powertrip_env.config import (
     check_flag,
     load_scenario_config,
 )
+from powertrip_env.days import DayFactory, DayPrefetcher, DayTables
 from powertrip_env.episode import FAILURE_COST, check_max_episode_steps
 from powertrip_env.errors import ConfigError, EnvClosedError
-from powertrip_env.ev import guarantee_bounds_kw, owed_after_kwh, session_tables
+from powertrip_env.ev import guarantee_bounds_kw, owed_after_kwh
 from powertrip_env.grid.engine import OpenDSSEngine
 from powertrip_env.grid.geometry import FeederGeometry, feeder_geometry
 from powertrip_env.grid.reduced import ReducedNetwork, ReducedSolution
@@ -50,35 +51,10 @@ from powertrip_env.render import (
     RenderSnapshot,
     check_render_args,
 )
-from powertrip_env.scenario import build_scenarios
-from powertrip_env.simulator import reduced_no_control_f1_max, refs_from_f1
 
 #: Days kept built (profiles and references) at least; at least ``num_envs`` are kept.
 _DAY_CACHE = 8
 _MAX_DAY_SEED = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class _Day:
-    """The per-step inputs of one scenario-day as arrays (rows are steps), and its references.
-
-    ``session_at`` holds the index into ``requested_kwh`` of the session plugged in at each CP
-    (-1 when none), ``stop_at`` the first step after that EV leaves, ``request_kw`` the
-    no-control request of the seed formulation (zeros with the energy guarantee),
-    ``fixed_net_kw`` the residential load minus the PV availability per phase. ``refs`` is
-    ``(F1_ref, F2_ref)`` (architecture.md §6).
-    """
-
-    seed: int
-    load_p_kw: np.ndarray  # (T, n_loads)
-    load_q_kvar: np.ndarray  # (T, n_loads)
-    pv_available_kw: np.ndarray  # (T, n_pv)
-    fixed_net_kw: np.ndarray  # (T, 3)
-    session_at: np.ndarray  # (T, n_cp) int
-    stop_at: np.ndarray  # (T, n_cp) float, steps
-    request_kw: np.ndarray  # (T, n_cp)
-    requested_kwh: np.ndarray  # (n_sessions,)
-    refs: np.ndarray  # (2,)
 
 
 @dataclass(frozen=True)
@@ -236,6 +212,7 @@ class BatchedPowerTripEnv(VectorEnv):
         render_mode: str | None = None,
         render_colour: RenderColour = "voltage",
         render_copy: int = 0,
+        prefetch_days: bool = False,
     ) -> None:
         self._init_args = (
             num_envs,
@@ -249,6 +226,7 @@ class BatchedPowerTripEnv(VectorEnv):
             render_mode,
             render_colour,
             render_copy,
+            prefetch_days,
         )
         check_render_args(render_mode, render_colour, self.metadata["render_modes"])
         self.render_mode = render_mode
@@ -307,9 +285,28 @@ class BatchedPowerTripEnv(VectorEnv):
         self.reward_dim = 2
         self.reward_space = spaces.Box(low=-FAILURE_COST, high=0.0, shape=(2,), dtype=np.float32)
 
-        self._days: OrderedDict[int, _Day] = OrderedDict()
+        self._factory = DayFactory(
+            config=cfg,
+            feeder=self.feeder,
+            net=self.net,
+            phase_load=phase_load,
+            phase_pv=self._phase_pv,
+            p_max_kw=self.p_max_kw,
+            dt_h=self.dt_h,
+            n_steps=self.n_steps,
+            unbalance_index=self.unbalance_index,
+            energy_guarantee=self.energy_guarantee,
+        )
+        self._days: OrderedDict[int, DayTables] = OrderedDict()
         self._day_cache = max(_DAY_CACHE, num_envs, day_cache or 0)
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
+        #: Each copy's next day, drawn from its generator one episode ahead (prefetching).
+        self._next_day: list[int | None] = [None] * num_envs
+        self._prefetcher = (
+            DayPrefetcher(self._factory, capacity=2 * self._day_cache)
+            if check_flag(prefetch_days, "prefetch_days")
+            else None
+        )
         self._started = False
         self._allocate()
         self._horizon = min(self.n_steps, self.max_episode_steps or self.n_steps)
@@ -321,43 +318,15 @@ class BatchedPowerTripEnv(VectorEnv):
         self._fresh = np.ones(num_envs, dtype=bool)  # copies not stepped since their reset
 
     # ------------------------------------------------------------------------------ days
-    def _build_days(self, seeds: Sequence[int]) -> list[_Day]:
-        """The days of ``seeds`` with their references, all built at once (batch first)."""
-        scenarios = build_scenarios(self.config, seeds, n_loads=self.n_loads, feeder=self.feeder)
-        load_p = np.stack([sc.profiles.load_p_kw for sc in scenarios])  # (B, T, n_loads)
-        load_q = np.stack([sc.profiles.load_q_kvar for sc in scenarios])
-        pv = np.stack([sc.profiles.pv_available_kw for sc in scenarios])  # (B, T, n_pv)
-        tables = session_tables(
-            [sc.sessions for sc in scenarios], self.p_max_kw, self.dt_h, self.n_steps
-        )
-        no_control_kw = tables.no_control_kw.transpose(0, 2, 1)  # (B, T, n_cp)
-        f1_max = reduced_no_control_f1_max(
-            self.net, self.unbalance_index, load_p, load_q, no_control_kw, pv
-        )
-        refs = refs_from_f1(f1_max[:, np.newaxis], pv)
-        fixed_net = load_p @ self._phase_load - pv @ self._phase_pv
-        request = np.zeros_like(no_control_kw) if self.energy_guarantee else no_control_kw
-        return [
-            _Day(
-                seed=seed,
-                load_p_kw=load_p[k],
-                load_q_kvar=load_q[k],
-                pv_available_kw=pv[k],
-                fixed_net_kw=fixed_net[k],
-                session_at=np.ascontiguousarray(tables.session_at[k].T),
-                stop_at=np.ascontiguousarray(tables.stop_at[k].T),
-                request_kw=np.ascontiguousarray(request[k]),
-                requested_kwh=tables.requested_kwh[k, : len(scenarios[k].sessions)],
-                refs=refs[k],
-            )
-            for k, seed in enumerate(seeds)
-        ]
-
-    def _get_days(self, seeds: Sequence[int]) -> list[_Day]:
-        """The days of ``seeds`` (built, with references, on a cache miss), in order."""
+    def _get_days(self, seeds: Sequence[int]) -> list[DayTables]:
+        """The days of ``seeds`` (taken from the prefetcher, or built, on a cache miss)."""
         missing = sorted({s for s in seeds if s not in self._days})
+        if missing and self._prefetcher is not None:
+            for seed, day in self._prefetcher.take(missing).items():
+                self._days[seed] = day
+            missing = [s for s in missing if s not in self._days]
         if missing:
-            for day in self._build_days(missing):
+            for day in self._factory.build(missing):
                 self._days[day.seed] = day
         days = []
         for s in seeds:
@@ -366,6 +335,19 @@ class BatchedPowerTripEnv(VectorEnv):
         while len(self._days) > self._day_cache:
             self._days.popitem(last=False)
         return days
+
+    def prefetch(self, day_seeds: Sequence[int]) -> None:
+        """Start building the days ``day_seeds`` in the background (``prefetch_days=True``).
+
+        For callers that choose each copy's next day themselves (``options["day_seed"]``):
+        announce the days of the next resets now, and they are built while the copies step.
+        Days already built are skipped; without ``prefetch_days`` this does nothing.
+        """
+        seeds = list(day_seeds)
+        if not all(_is_day_seed(s) for s in seeds):
+            raise ValueError(f"day_seeds={day_seeds!r} must be non-negative ints (day seeds)")
+        if self._prefetcher is not None:
+            self._prefetcher.submit(int(s) for s in seeds if int(s) not in self._days)
 
     # ---------------------------------------------------------------------- gym vector API
     def reset(
@@ -517,6 +499,8 @@ class BatchedPowerTripEnv(VectorEnv):
         return frame
 
     def close_extras(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.close()
         if self._window is not None:
             self._window.close()
 
@@ -565,15 +549,7 @@ class BatchedPowerTripEnv(VectorEnv):
     def _day_seed_list(self, day_seed: Any) -> list[int | None]:
         n = self.num_envs
         values = [day_seed] * n if day_seed is None or np.ndim(day_seed) == 0 else list(day_seed)
-        if len(values) != n or any(
-            v is not None
-            and (
-                isinstance(v, bool)
-                or not isinstance(v, (int, np.integer))
-                or not 0 <= v <= MAX_DAY_SEED
-            )
-            for v in values
-        ):
+        if len(values) != n or any(v is not None and not _is_day_seed(v) for v in values):
             raise ValueError(
                 f"options['day_seed']={day_seed!r} must be a non-negative int or a list of "
                 f"{n} of them"
@@ -609,10 +585,10 @@ class BatchedPowerTripEnv(VectorEnv):
         ``start_frame=False`` keeps the frame of the render copy's last step (SAME_STEP
         autoreset, where that step's frame is the one worth showing).
         """
-        chosen = []
+        chosen, ahead = [], []
         for k, seed, day_seed in zip(ids, seeds, day_seeds, strict=True):
             if seed is not None:
-                self._rngs[k] = seeding.np_random(seed)[0]
+                self._rngs[k], self._next_day[k] = seeding.np_random(seed)[0], None
             rng = self._rngs[k]
             if rng is None:  # never seeded: a seed from the vector env's own generator
                 rng = self._rngs[k] = seeding.np_random(
@@ -623,9 +599,15 @@ class BatchedPowerTripEnv(VectorEnv):
             elif self.day_seed is not None:
                 chosen.append(self.day_seed)
             else:  # the draw PowerTripEnv.reset makes from its own np_random
-                chosen.append(int(rng.integers(0, _MAX_DAY_SEED)))
+                drawn = self._next_day[k]
+                chosen.append(int(rng.integers(0, _MAX_DAY_SEED)) if drawn is None else drawn)
+                if self._prefetcher is not None:  # the copy's next draw, made one episode early
+                    self._next_day[k] = int(rng.integers(0, _MAX_DAY_SEED))
+                    ahead.append(self._next_day[k])
         for k, day in zip(ids, self._get_days(chosen), strict=True):
             self._place(int(k), day)
+        if ahead:
+            self.prefetch(ahead)
         self._autoreset[ids] = False
         self._observe(ids)
         self._day_of_copy[ids] = chosen
@@ -640,7 +622,7 @@ class BatchedPowerTripEnv(VectorEnv):
             },
         )
 
-    def _place(self, k: int, day: _Day) -> None:
+    def _place(self, k: int, day: DayTables) -> None:
         """Copy ``day`` into copy ``k``'s block, with the EVs owing their full energy."""
         block = slice(k * self.n_steps, (k + 1) * self.n_steps)
         self._load_p[block] = day.load_p_kw
@@ -809,6 +791,10 @@ class BatchedPowerTripEnv(VectorEnv):
                 mask[ids] = True
             info[key], info[f"_{key}"] = full, mask
         return info
+
+
+def _is_day_seed(value: Any) -> bool:
+    return _is_int(value) and 0 <= value <= MAX_DAY_SEED
 
 
 def _is_int(value: Any) -> bool:

@@ -1,0 +1,146 @@
+"""Scenario-days for the batched env: built in a background process exactly as in process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from powertrip_env.days import DayFactory, DayPrefetcher, DayTables
+from powertrip_env.vector_env import BatchedPowerTripEnv
+
+N_ACT = 15
+EPISODE = 4  # steps per episode: short days keep the lockstep runs quick
+
+
+@pytest.fixture(scope="module")
+def factory() -> Iterator[DayFactory]:
+    venv = BatchedPowerTripEnv(1)
+    yield venv._factory
+    venv.close()
+
+
+def _assert_same_day(a: DayTables, b: DayTables) -> None:
+    assert a.seed == b.seed
+    for field in DayTables.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+
+
+def test_days_built_in_the_background_equal_days_built_in_process(factory: DayFactory) -> None:
+    prefetcher = DayPrefetcher(factory, capacity=8)
+    try:
+        prefetcher.submit([11, 3])
+        assert prefetcher.pending() == {3, 11}
+        assert prefetcher.take([5]) == {}  # never submitted: the caller builds it
+        taken = prefetcher.take([3, 11])
+    finally:
+        prefetcher.close()
+    assert sorted(taken) == [3, 11]
+    for day in factory.build([3, 11]):
+        _assert_same_day(taken[day.seed], day)
+    assert not prefetcher.alive and prefetcher.take([3]) == {}
+
+
+def _run(venv: BatchedPowerTripEnv, episodes: int) -> list[np.ndarray]:
+    """Observations, rewards and day seeds of ``episodes`` episodes with random actions."""
+    rng = np.random.default_rng(0)
+    obs, info = venv.reset(seed=21)
+    out = [obs, info["day_seed"]]
+    for _ in range(episodes):
+        for _ in range(EPISODE):
+            obs, reward, _, truncated, _ = venv.step(_actions(rng, venv.num_envs))
+            out += [obs, reward]
+        assert truncated.all()
+        obs, _, _, _, info = venv.step(_actions(rng, venv.num_envs))  # NEXT_STEP autoreset
+        out += [obs, info["day_seed"], info["f1_ref"], info["f2_ref"]]
+    return out
+
+
+def _actions(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.random((n, N_ACT)).astype(np.float32)
+
+
+def test_a_prefetching_env_steps_exactly_as_one_that_builds_in_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same days (each copy's draws, one episode early), same observations and rewards; after
+    the first reset no day is built in the stepping process."""
+    inline = BatchedPowerTripEnv(3, max_episode_steps=EPISODE)
+    try:
+        expected = _run(inline, episodes=3)
+    finally:
+        inline.close()
+    built: list[list[int]] = []
+    original = DayFactory.build
+
+    def counting(self: DayFactory, seeds: list[int]) -> list[DayTables]:
+        built.append(list(seeds))
+        return original(self, seeds)
+
+    monkeypatch.setattr(DayFactory, "build", counting)  # this process only, not the worker
+    prefetching = BatchedPowerTripEnv(3, max_episode_steps=EPISODE, prefetch_days=True)
+    try:
+        got = _run(prefetching, episodes=3)
+    finally:
+        prefetching.close()
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(built) == 1 and len(built[0]) == 3  # only the first reset's days
+
+
+def test_a_dead_prefetching_process_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    venv = BatchedPowerTripEnv(2, max_episode_steps=EPISODE, prefetch_days=True)
+    try:
+        _, info = venv.reset(seed=5)
+        prefetcher = venv._prefetcher
+        assert prefetcher is not None and prefetcher.pending()
+        prefetcher.take([])  # nothing asked: nothing waited for
+        for pid in list(prefetcher._pool._processes):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        rng = np.random.default_rng(0)
+        with caplog.at_level(logging.WARNING, logger="powertrip_env.days"):
+            for _ in range(EPISODE + 1):
+                _, _, _, _, step_info = venv.step(_actions(rng, 2))
+        assert "day prefetching stopped" in caplog.text
+        assert not prefetcher.alive
+        next_days = step_info["day_seed"]
+    finally:
+        venv.close()
+    # The days are those an env without prefetching draws: copy k's second day.
+    inline = BatchedPowerTripEnv(2, max_episode_steps=EPISODE)
+    rng = np.random.default_rng(0)
+    try:
+        inline.reset(seed=5)
+        for _ in range(EPISODE + 1):
+            _, _, _, _, step_info = inline.step(_actions(rng, 2))
+    finally:
+        inline.close()
+    np.testing.assert_array_equal(next_days, step_info["day_seed"])
+    assert not np.array_equal(next_days, info["day_seed"])
+
+
+def test_prefetch_refuses_what_is_not_a_day_seed() -> None:
+    venv = BatchedPowerTripEnv(1)
+    try:
+        with pytest.raises(ValueError, match="non-negative ints"):
+            venv.prefetch([3, -1])
+        venv.prefetch([3])  # without prefetch_days: accepted, nothing to do
+    finally:
+        venv.close()
+
+
+def test_closing_the_env_stops_the_prefetching_process() -> None:
+    venv = BatchedPowerTripEnv(1, prefetch_days=True)
+    prefetcher = venv._prefetcher
+    assert prefetcher is not None
+    processes = list(prefetcher._pool._processes.values())  # type: ignore[union-attr]
+    venv.close()
+    assert not prefetcher.alive
+    for process in processes:
+        process.join(timeout=30)
+        assert not process.is_alive()
