@@ -132,18 +132,26 @@ def _build_in_worker(seeds: list[int]) -> list[DayTables]:
     return _WORKER_FACTORY.build(seeds)
 
 
+#: Days per background job: a few of the factory's batches, so that the jobs not yet started
+#: when the days are needed can be taken back and built by the caller meanwhile.
+_JOB_DAYS = 16
+
+
 class DayPrefetcher:
     """Builds days ahead of need in one background process.
 
-    :meth:`submit` queues the days a caller will need next; :meth:`take` returns those of the
-    asked days that are built or being built (waiting for the latter), leaving the rest to the
-    caller. At most ``capacity`` built days are held (the oldest are dropped). If the process
-    dies, the prefetcher says so once in the log and returns nothing more: callers build
-    their days themselves and lose nothing.
+    :meth:`submit` queues the days a caller will need next, in jobs of a few days each;
+    :meth:`take` returns the days asked for: those built in the background, and the rest built
+    by the caller's own factory while the background finishes the jobs it has started (the
+    jobs it has not started are taken back), so that both processes build when the stepping
+    outruns the background. At most ``capacity`` built days are held (the oldest are dropped).
+    If the process dies, the prefetcher says so once in the log and from then on the caller
+    builds every day itself, losing nothing.
     """
 
     def __init__(self, factory: DayFactory, capacity: int) -> None:
         self.capacity = max(1, int(capacity))
+        self._factory = factory
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
@@ -168,47 +176,54 @@ class DayPrefetcher:
         if self._pool is None:
             return
         new = sorted(set(int(s) for s in seeds) - self.pending())
-        if not new:
-            return
         try:
-            self._jobs.append((frozenset(new), self._pool.submit(_build_in_worker, new)))
+            for start in range(0, len(new), _JOB_DAYS):
+                chunk = new[start : start + _JOB_DAYS]
+                self._jobs.append((frozenset(chunk), self._pool.submit(_build_in_worker, chunk)))
         except (BrokenProcessPool, RuntimeError) as exc:
             self._give_up(exc)
 
-    def take(self, seeds: Iterable[int]) -> dict[int, DayTables]:
-        """The days among ``seeds`` that were submitted, waiting for the jobs that hold them.
+    def take(self, seeds: Sequence[int]) -> list[DayTables]:
+        """The days of ``seeds``, in order, wherever they are built (see the class).
 
         Raises:
-            Whatever building a day raised in the background (e.g. ``ProfileError``), as
-            building it in process would have.
+            Whatever building a day raised (e.g. ``ProfileError``), in the background or here.
         """
         wanted = set(int(s) for s in seeds)
-        still = []
+        started, still = [], []
         for job_seeds, future in self._jobs:
             if not job_seeds & wanted:
                 still.append((job_seeds, future))
-                continue
+            elif not future.cancel():  # started (or done): wait for it below
+                started.append((job_seeds, future))
+        self._jobs = still
+        waiting = set().union(*(job_seeds for job_seeds, _ in started))
+        here = sorted(wanted - set(self._ready) - waiting)
+        days = {day.seed: day for day in self._factory.build(here)} if here else {}
+        for job_seeds, future in started:
             try:
-                days = future.result()
+                built = future.result()
             except BrokenProcessPool as exc:
                 self._give_up(exc)
-                return {}
-            for day in days:
-                self._ready[day.seed] = day
-        self._jobs = still
-        taken = {s: self._ready.pop(s) for s in sorted(wanted & set(self._ready))}
+                built = self._factory.build(sorted(job_seeds))
+            self._ready.update((day.seed, day) for day in built)
+        days.update((s, self._ready.pop(s)) for s in wanted & set(self._ready))
         while len(self._ready) > self.capacity:
             self._ready.popitem(last=False)
-        return taken
+        return [days[int(s)] for s in seeds]
 
     def close(self) -> None:
-        """Stop the background process (jobs not started are dropped)."""
+        """Stop the background process and drop every day it built or was to build."""
+        self._stop()
+        self._ready.clear()
+
+    def _stop(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = None
         self._jobs.clear()
-        self._ready.clear()
 
     def _give_up(self, exc: BaseException) -> None:
-        logger.warning("day prefetching stopped (%s); days are built in process from now on", exc)
-        self.close()
+        if self._pool is not None:
+            logger.warning("day prefetching stopped (%s); days are built here from now on", exc)
+        self._stop()

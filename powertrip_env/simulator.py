@@ -438,34 +438,47 @@ def reduced_no_control_f1_max(
 
     Every argument is (B, n_steps, n) in :meth:`ReducedNetwork.solve`'s units and signs. The
     steps of a no-control day do not depend on each other (its CP powers are known
-    beforehand: :attr:`~powertrip_env.ev.SessionTables.no_control_kw`), so every step of
-    every day is one row of a few large batched solves. Every step is first solved to
-    ``_SCREEN_TOL``; only the steps that can hold the day's largest f1 (within
-    ``_NEAR_MAX`` of the screened largest, or unsolved) are solved again at the model's
-    default tolerance, so the result is that of solving every step at the default. Where
-    the screen's error (seen on the steps solved both ways) is not far inside that margin,
-    the whole day is solved at the default.
+    beforehand: :attr:`~powertrip_env.ev.SessionTables.no_control_kw`), so all the steps of a
+    day are rows of a few batched solves. Each day is solved on its own: a batch iterates
+    until its last row converges, so rows solved beside other days' would differ in the last
+    bits, and a day's references would depend on the days built with it.
     """
-    n_days, n_steps = load_p_kw.shape[:2]
-    rows = [
-        a.reshape(n_days * n_steps, a.shape[-1]) for a in (load_p_kw, load_q_kvar, cp_kw, pv_kw)
-    ]
-    f1 = _f1_rows(net, unbalance_index, rows, _SCREEN_TOL).reshape(n_days, n_steps)
+    return np.array(
+        [
+            _day_f1_max(
+                net, unbalance_index, [a[k] for a in (load_p_kw, load_q_kvar, cp_kw, pv_kw)]
+            )
+            for k in range(load_p_kw.shape[0])
+        ],
+        dtype=float,
+    )
+
+
+def _day_f1_max(
+    net: ReducedNetwork, unbalance_index: metrics.UnbalanceIndex, rows: list[np.ndarray]
+) -> float:
+    """The largest f1 of one day's steps (``rows``: its (n_steps, n) powers), NaN if none solved.
+
+    Every step is first solved to ``_SCREEN_TOL``; only the steps that can hold the day's
+    largest f1 (within ``_NEAR_MAX`` of the screened largest, or unsolved) are solved again at
+    the model's default tolerance, so the result is that of solving every step at the
+    default. Where the screen's error (seen on the steps solved both ways) is not far inside
+    that margin, the whole day is solved at the default.
+    """
+    f1 = _f1_rows(net, unbalance_index, rows, _SCREEN_TOL)
     finite = np.isfinite(f1)
-    top = np.where(finite, f1, -np.inf).max(axis=1, keepdims=True)
+    top = float(np.where(finite, f1, -np.inf).max(initial=-np.inf))
     again = np.flatnonzero(~finite | (f1 >= top * (1.0 - _NEAR_MAX)))
     exact = np.full(f1.size, -np.inf)
     exact[again] = _f1_rows(net, unbalance_index, [a[again] for a in rows], None)
     # The screen's error, seen where both were solved, must stay well inside the margin;
     # a day where it does not (a feeder that converges slowly) is solved again in full.
-    seen = np.abs(exact[again] - f1.ravel()[again])
+    seen = np.abs(exact[again] - f1[again])
     error = float(seen[np.isfinite(seen)].max(initial=0.0))
-    unsure = np.flatnonzero(~(top[:, 0] * _NEAR_MAX > 10.0 * error))
-    if unsure.size:
-        rest = (unsure[:, np.newaxis] * n_steps + np.arange(n_steps)).ravel()
-        exact[rest] = _f1_rows(net, unbalance_index, [a[rest] for a in rows], None)
-    largest = np.where(np.isfinite(exact), exact, -np.inf).reshape(n_days, n_steps).max(axis=1)
-    return np.where(np.isfinite(largest), largest, np.nan)
+    if not top * _NEAR_MAX > 10.0 * error:
+        exact = _f1_rows(net, unbalance_index, rows, None)
+    largest = float(np.where(np.isfinite(exact), exact, -np.inf).max(initial=-np.inf))
+    return largest if np.isfinite(largest) else float("nan")
 
 
 #: Tolerance of the first no-control solve of every step (f1 within a few 1e-5 relative of

@@ -321,12 +321,9 @@ class BatchedPowerTripEnv(VectorEnv):
     def _get_days(self, seeds: Sequence[int]) -> list[DayTables]:
         """The days of ``seeds`` (taken from the prefetcher, or built, on a cache miss)."""
         missing = sorted({s for s in seeds if s not in self._days})
-        if missing and self._prefetcher is not None:
-            for seed, day in self._prefetcher.take(missing).items():
-                self._days[seed] = day
-            missing = [s for s in missing if s not in self._days]
         if missing:
-            for day in self._factory.build(missing):
+            build = self._factory.build if self._prefetcher is None else self._prefetcher.take
+            for day in build(missing):
                 self._days[day.seed] = day
         days = []
         for s in seeds:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -35,14 +36,44 @@ def test_days_built_in_the_background_equal_days_built_in_process(factory: DayFa
     try:
         prefetcher.submit([11, 3])
         assert prefetcher.pending() == {3, 11}
-        assert prefetcher.take([5]) == {}  # never submitted: the caller builds it
-        taken = prefetcher.take([3, 11])
+        taken = prefetcher.take([11, 3, 5])  # 5 was never submitted: built here
+        assert prefetcher.pending() == set()
     finally:
         prefetcher.close()
-    assert sorted(taken) == [3, 11]
-    for day in factory.build([3, 11]):
-        _assert_same_day(taken[day.seed], day)
-    assert not prefetcher.alive and prefetcher.take([3]) == {}
+    expected = factory.build([11, 3, 5])
+    for got, day in zip(taken, expected, strict=True):
+        _assert_same_day(got, day)
+    assert not prefetcher.alive
+    _assert_same_day(prefetcher.take([3])[0], expected[1])  # closed: built here
+
+
+def test_the_caller_builds_the_jobs_not_started_while_the_background_builds(
+    factory: DayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeds = list(range(100, 164))  # four jobs: the background cannot have started them all
+    built_here: list[int] = []
+    original = DayFactory.build
+
+    def counting(self: DayFactory, seeds: list[int]) -> list[DayTables]:
+        built_here.extend(seeds)
+        return original(self, seeds)
+
+    prefetcher = DayPrefetcher(factory, capacity=64)
+    try:
+        prefetcher.submit(seeds)
+        first = prefetcher._jobs[0][1]
+        deadline = time.monotonic() + 120
+        while not (first.running() or first.done()) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the process starts (imports) before its first job
+        monkeypatch.setattr(DayFactory, "build", counting)  # this process only
+        taken = prefetcher.take(seeds)
+    finally:
+        prefetcher.close()
+    assert 0 < len(built_here) < len(seeds)
+    assert [day.seed for day in taken] == seeds
+    monkeypatch.undo()
+    for got, day in zip(taken, factory.build(seeds), strict=True):
+        _assert_same_day(got, day)
 
 
 def _run(venv: BatchedPowerTripEnv, episodes: int) -> list[np.ndarray]:
