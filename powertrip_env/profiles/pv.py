@@ -287,18 +287,19 @@ def _clear_sky_poa(
     """
     sun = _sun_and_clear_sky(day, float(latitude_deg), float(longitude_deg))
     up = sun["elevation"] > 0.0
-    irr = pvlib.irradiance.get_total_irradiance(
-        surface_tilt=tilt_deg[:, None],
-        surface_azimuth=azimuth_deg[:, None],
-        solar_zenith=sun["apparent_zenith"][up],
-        solar_azimuth=sun["azimuth"][up],
-        dni=sun["dni"][up],
-        ghi=sun["ghi"][up],
-        dhi=sun["dhi"][up],
-        dni_extra=sun["dni_extra"][up],
-        albedo=albedo,
-        model="haydavies",
+    tilt, azimuth = tilt_deg[:, None], azimuth_deg[:, None]
+    zenith, dni, ghi = sun["apparent_zenith"][up], sun["dni"][up], sun["ghi"][up]
+    # pvlib.irradiance.get_total_irradiance(model="haydavies") step by step, with the
+    # projection of the sun on each roof computed once (pvlib computes it for the angle of
+    # incidence and again for Hay-Davies' beam ratio); the same operations, so the same bits.
+    projection = pvlib.irradiance.aoi_projection(tilt, azimuth, zenith, sun["azimuth"][up])
+    beam_ratio = np.maximum(projection, 0) / np.maximum(pvlib.tools.cosd(zenith), 0.01745)
+    sky = pvlib.irradiance.haydavies(
+        tilt, azimuth, sun["dhi"][up], dni, sun["dni_extra"][up], projection_ratio=beam_ratio
     )
+    ground = pvlib.irradiance.get_ground_diffuse(tilt, ghi, albedo)
+    aoi = np.rad2deg(np.arccos(projection))  # pvlib.irradiance.aoi
+    irr = pvlib.irradiance.poa_components(aoi, dni, sky, ground)
     shape = (tilt_deg.size, int(up.sum()))
     poa = np.nan_to_num(np.broadcast_to(np.asarray(irr["poa_global"], dtype=float), shape))
     # Guard against tiny negative round-off.
