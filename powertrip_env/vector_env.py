@@ -137,8 +137,9 @@ class BatchedPowerTripEnv(VectorEnv):
     ``Box(-10, 0, (2,), float32)`` and ``reward_dim = 2``, as in ``MOSyncVectorEnv``. The
     references of each day come from a no-control pass through the reduced model, the same
     computation as ``PowerTripEnv``'s
-    (:meth:`~powertrip_env.simulator.FeederSimulator.objective_refs`), run for every day
-    missing from the cache at once. A copy whose power flow fails earns ``-[10, 10]``.
+    (:meth:`~powertrip_env.simulator.FeederSimulator.objective_refs`), for every day
+    missing from the cache, each day solved on its own so that its references equal
+    ``PowerTripEnv``'s to the last bit. A copy whose power flow fails earns ``-[10, 10]``.
 
     ## Starting State
     Each copy starts at midnight of a day drawn from its own generator (see Arguments).
@@ -179,7 +180,13 @@ class BatchedPowerTripEnv(VectorEnv):
     steps (default: the day's; the registered ids pass 288, one day at 5-minute steps).
     ``autoreset_mode``: see Episode End. ``render_mode`` (``"rgb_array"`` or ``"human"``) and
     ``render_colour`` (``"voltage"`` or ``"unbalance"``): as ``PowerTripEnv``;
-    ``render_copy``: the copy drawn (settable later).
+    ``render_copy``: the copy drawn (settable later). ``prefetch_days``: build the copies'
+    next days in a background process while they step (:mod:`powertrip_env.days`): each copy
+    draws its next day when it starts one (the same draws, in the same order, so the same
+    days), and the background builds them; for training on a new day every episode. The
+    process starts with ``spawn``, so a script that uses it needs the usual
+    ``if __name__ == "__main__":`` guard (as SB3's ``SubprocVecEnv``); :meth:`prefetch`
+    announces days chosen by the caller (``options["day_seed"]``).
     ``reset(seed=s)`` seeds copy k's generator with ``s + k`` (SB3, Gymnasium), so copy k
     draws the same days as a ``PowerTripEnv`` reset with ``s + k``; a sequence (list, tuple
     or numpy array) gives one seed per copy. ``reset(options=...)`` takes ``day_seed`` (one
