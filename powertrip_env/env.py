@@ -36,7 +36,7 @@ from powertrip_env.scenario import Scenario, build_scenario
 from powertrip_env.simulator import FeederSimulator, SimState, unbalance_at_cp_buses
 from powertrip_env.vectorize import refuse_scalar_callers
 
-#: Reward of a step whose power flow failed: worse than any feasible normalised cost.
+#: Built days (scenario, simulator, references) kept for later episodes.
 _DAY_CACHE = 8
 
 
