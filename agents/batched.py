@@ -7,7 +7,8 @@ call with the exact reduced network model (architecture.md §8; held to OpenDSS 
 per second. Held-out evaluation still runs on the OpenDSS :class:`PowerTripEnv`.
 
 :class:`BatchedTrainingVecEnv` does, for every copy at once, what the OpenDSS stack of
-:mod:`agents.envs` does for one copy:
+:mod:`agents.envs` does for one copy, through the same :mod:`agents.episodes` (one seed, the
+same days and weights on either backend):
 
 * days drawn from the training range only (``TrainingDays``): from ``[0, train_days)``, or
   from ``[0, EVAL_DAY_BASE)``, with copy k's own generator seeded ``seed + k``;
@@ -31,12 +32,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
 from agents.actions import fraction_from_action
-from agents.config import EVAL_DAY_BASE, TrainConfig
+from agents.config import TrainConfig
+from agents.episodes import (
+    draw_episode_starts,
+    scalarise,
+    seeded_generators,
+    weighted_observation_space,
+    with_weights,
+)
 from powertrip_env.config import ScenarioConfig
 from powertrip_env.vector_env import BatchedPowerTripEnv
 
@@ -61,57 +68,44 @@ class BatchedTrainingVecEnv(VecEnv):
         )
         self.config = config
         self.reward_dim = int(self.benv.reward_dim)
-        inner = self.benv.single_observation_space
-        assert isinstance(inner, spaces.Box)
-        low, high = inner.low, inner.high
+        obs_space = self.benv.single_observation_space
         if config.weight_conditioned:
-            low = np.concatenate([low, np.zeros(self.reward_dim, np.float32)])
-            high = np.concatenate([high, np.ones(self.reward_dim, np.float32)])
-        obs_space = spaces.Box(low, high, dtype=np.float32)
+            obs_space = weighted_observation_space(obs_space, self.reward_dim)
+        assert isinstance(obs_space, spaces.Box)
         n_act = self.benv.single_action_space.shape[0]  # type: ignore[index]
         act_space = spaces.Box(-1.0, 1.0, shape=(n_act,), dtype=np.float32)
         super().__init__(n, obs_space, act_space)
-        self._day_rngs: list[np.random.Generator | None] = [None] * n
+        self._day_rngs = seeded_generators([None] * n, [None] * n)  # seeded by reset()
         self._w = np.tile(np.asarray(config.weights, np.float32), (n, 1))
         self._episode_steps = np.zeros(n, dtype=np.int64)
         self._actions: np.ndarray | None = None
 
     # ------------------------------------------------------------------------- helpers
-    def _draw_days(self, ids: np.ndarray) -> list[int | None]:
-        """Day seeds (one per copy; None for copies not in ``ids``) from the training range."""
-        high = self.config.train_days if self.config.train_days is not None else EVAL_DAY_BASE
+    def _start_episodes(self, ids: np.ndarray) -> list[int | None]:
+        """Draw the next episodes of copies ``ids`` (agents.episodes): their weights (when
+        weight-conditioned) go to ``self._w``; the day seeds are returned, one per copy
+        (None for copies not in ``ids``)."""
+        reward_dim = self.reward_dim if self.config.weight_conditioned else None
+        rngs = [self._day_rngs[k] for k in ids]
+        starts = draw_episode_starts(rngs, self.config.train_days, reward_dim)
+        if starts.weights is not None:
+            self._w[ids] = starts.weights
         out: list[int | None] = [None] * self.num_envs
-        for k in ids:
-            rng = self._day_rngs[k]
-            if rng is None:
-                rng = self._day_rngs[k] = seeding.np_random(None)[0]
-            out[k] = int(rng.integers(0, high))
+        assert starts.day_seeds is not None
+        for k, day in zip(ids, starts.day_seeds, strict=True):
+            out[k] = day
         return out
 
-    def _draw_weights(self, ids: np.ndarray) -> None:
-        if not self.config.weight_conditioned:
-            return
-        for k in ids:
-            rng = self._day_rngs[k]
-            assert rng is not None  # drawn after the day, which creates it
-            self._w[k] = rng.dirichlet(np.ones(self.reward_dim)).astype(np.float32)
-
     def _with_w(self, obs: np.ndarray) -> np.ndarray:
-        if not self.config.weight_conditioned:
-            return obs
-        return np.concatenate([obs, self._w], axis=1).astype(np.float32)
+        return with_weights(obs, self._w) if self.config.weight_conditioned else obs
 
     # --------------------------------------------------------------------- SB3 VecEnv API
     def reset(self) -> np.ndarray:
         """Reset every copy on a training day; copy k's generator is seeded ``seed + k``."""
-        for k, seed in enumerate(self._seeds):
-            if seed is not None or self._day_rngs[k] is None:
-                self._day_rngs[k] = seeding.np_random(seed)[0]
+        self._day_rngs = seeded_generators(self._day_rngs, self._seeds)
         self._reset_seeds()
         self._reset_options()
-        ids = np.arange(self.num_envs)
-        days = self._draw_days(ids)
-        self._draw_weights(ids)
+        days = self._start_episodes(np.arange(self.num_envs))
         obs, info = self.benv.reset(options={"day_seed": days})
         self._episode_steps[:] = 0
         self.reset_infos = [{"day_seed": int(d)} for d in info["day_seed"]]
@@ -133,7 +127,7 @@ class BatchedTrainingVecEnv(VecEnv):
         )
         truncated = truncated | cut
         done = terminated | truncated
-        reward = np.einsum("ij,ij->i", self._w, vector).astype(np.float32)
+        reward = scalarise(self._w, vector)
         infos: list[dict[str, Any]] = [
             {"vector_reward": vector[k], "reward_weights": self._w[k].copy()}
             for k in range(self.num_envs)
@@ -146,11 +140,12 @@ class BatchedTrainingVecEnv(VecEnv):
                 infos[k]["TimeLimit.truncated"] = bool(truncated[k] and not terminated[k])
                 if terminated[k] and "termination_reason" in info:
                     infos[k]["termination_reason"] = info["termination_reason"][k]
-            days = self._draw_days(ids)
-            self._draw_weights(ids)
+            days = self._start_episodes(ids)
             fresh, _ = self.benv.reset(options={"reset_mask": done, "day_seed": days})
             obs[ids] = self._with_w(fresh)[ids]
             self._episode_steps[ids] = 0
+            for k in ids:  # as DummyVecEnv keeps each copy's last reset info
+                self.reset_infos[k] = {"day_seed": days[k]}
         return obs, reward, done, infos
 
     def close(self) -> None:

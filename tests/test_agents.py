@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from stable_baselines3.common.vec_env import VecMonitor
 
 import experiments.agents_benchmark as bench
 from agents.config import (
@@ -307,15 +308,17 @@ def test_vector_env_copy_k_is_seeded_seed_plus_k(tmp_path: Path) -> None:
 
 
 def test_weight_conditioned_wrapper(env: PowerTripEnv) -> None:
-    wrapped = WeightConditioned(TrainingDays(env, n_days=1))
+    wrapped = WeightConditioned(env, n_days=1)  # draws the day and w from one generator
     obs, _ = wrapped.reset(seed=4)
     assert obs.shape == (46,) and wrapped.observation_space.contains(obs)
     w = obs[-2:]
     assert w.sum() == pytest.approx(1.0) and np.all(w >= 0)
     _, reward, _, _, info = wrapped.step(np.full(15, 0.5, dtype=np.float32))
     assert reward == pytest.approx(float(np.dot(w, info["vector_reward"])))
-    again, _ = WeightConditioned(TrainingDays(env, n_days=1)).reset(seed=4)
+    again, _ = WeightConditioned(env, n_days=1).reset(seed=4)
     np.testing.assert_array_equal(again[-2:], w)
+    with pytest.raises(ValueError, match="draws the days itself"):
+        WeightConditioned(TrainingDays(env, n_days=1))  # the days would be drawn twice
     fixed, _ = wrapped.reset(options={"weight": (0.25, 0.75)})
     np.testing.assert_allclose(fixed[-2:], [0.25, 0.75])
     draws = np.array([wrapped.reset()[0][-2] for _ in range(40)])
@@ -443,6 +446,59 @@ def test_batched_training_env_weight_conditioned() -> None:
             assert reward[k] == pytest.approx(float(w @ infos[k]["vector_reward"]), rel=1e-5)
     finally:
         venv.close()
+
+
+@pytest.mark.parametrize("conditioned", [False, True])
+def test_both_backends_draw_the_same_episodes_and_rewards(
+    tmp_path: Path, conditioned: bool
+) -> None:
+    """One seed, one set of actions: the OpenDSS stack and the batched env start the same
+    days (and, weight-conditioned, the same weights) and pay the same rewards, across the
+    autoresets of 3-step episodes. Rewards differ by the OpenDSS solve tolerance only, the
+    bound of tests/test_vector_env.py's lockstep test (relatively up to about 1e-3)."""
+    config = tiny_config(
+        "ppo", tmp_path, n_envs=2, train_days=None, max_episode_steps=3, normalise_obs=False,
+        weights=(0.25, 0.75), weight_conditioned=conditioned, action_margin=0.05 * conditioned,
+    )  # fmt: skip
+    venvs = [make_vec_env(replace(config, env_backend=b)) for b in ("opendss", "batched")]
+    bases = [v.venv if isinstance(v, VecMonitor) else v for v in venvs]
+
+    def days() -> list[list[int]]:
+        return [[info["day_seed"] for info in base.reset_infos] for base in bases]
+
+    try:
+        for venv in venvs:
+            venv.seed(3)
+        opendss, batched = (np.asarray(venv.reset()) for venv in venvs)
+        started = [days()[0]]
+        assert days()[0] == days()[1] and len(set(started[0])) == 2
+        np.testing.assert_array_equal(opendss[:, 44:], batched[:, 44:])  # w, when conditioned
+        rng = np.random.default_rng(0)
+        for step in range(7):
+            action = rng.uniform(-1, 1, (2, 15)).astype(np.float32)
+            (o_dss, r_dss, d_dss, i_dss), (o_bat, r_bat, d_bat, i_bat) = (
+                venv.step(action) for venv in venvs
+            )
+            opendss, batched = np.asarray(o_dss), np.asarray(o_bat)
+            np.testing.assert_allclose(r_bat, r_dss, rtol=2e-3, atol=1e-7)
+            assert d_dss.tolist() == d_bat.tolist() == [step % 3 == 2] * 2
+            for k in range(2):
+                np.testing.assert_array_equal(
+                    i_dss[k]["reward_weights"], i_bat[k]["reward_weights"]
+                )
+            np.testing.assert_array_equal(opendss[:, 44:], batched[:, 44:])
+            if d_dss.any():
+                assert days()[0] == days()[1]
+                started.append(days()[0])
+    finally:
+        for venv in venvs:
+            venv.close()
+    assert len(started) == 3 and started[1] != started[0] and started[2] != started[1]
+    assert all(0 <= d < EVAL_DAY_BASE for day in started for d in day)
+    if conditioned:
+        assert np.all(opendss[:, 44:] > 0) and np.allclose(opendss[:, 44:].sum(axis=1), 1.0)
+    else:
+        assert opendss.shape == (2, 44)
 
 
 def test_batched_backend_trains_and_the_agent_runs_on_opendss(
