@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -120,6 +121,7 @@ _WORKER_FACTORY: DayFactory | None = None
 def _install_factory(factory: DayFactory) -> None:
     global _WORKER_FACTORY  # one factory per worker process, set when it starts
     _WORKER_FACTORY = factory
+    os.nice(5)  # the stepping process comes first when the cores are shared with others
 
 
 def _ready_in_worker() -> bool:
@@ -134,7 +136,7 @@ def _build_in_worker(seeds: list[int]) -> list[DayTables]:
 
 #: Days per background job: a few of the factory's batches, so that the jobs not yet started
 #: when the days are needed can be taken back and built by the caller meanwhile.
-_JOB_DAYS = 16
+_JOB_DAYS = 8
 
 
 class DayPrefetcher:
@@ -190,27 +192,29 @@ class DayPrefetcher:
             Whatever building a day raised (e.g. ``ProfileError``), in the background or here.
         """
         wanted = set(int(s) for s in seeds)
-        started, still = [], []
-        for job_seeds, future in self._jobs:
-            if not job_seeds & wanted:
-                still.append((job_seeds, future))
-            elif not future.cancel():  # started (or done): wait for it below
-                started.append((job_seeds, future))
-        self._jobs = still
-        waiting = set().union(*(job_seeds for job_seeds, _ in started))
-        here = sorted(wanted - set(self._ready) - waiting)
-        days = {day.seed: day for day in self._factory.build(here)} if here else {}
-        for job_seeds, future in started:
+        mine = [job for job in self._jobs if job[0] & wanted]
+        self._jobs = [job for job in self._jobs if not job[0] & wanted]
+        queued = set().union(*(job_seeds for job_seeds, _ in mine))
+        self._build_here(wanted - set(self._ready) - queued)  # never submitted
+        # The background works through the jobs from the front; this process takes them back
+        # from the end, one at a time, until the two meet.
+        while mine and mine[-1][1].cancel():
+            self._build_here(mine.pop()[0])
+        for job_seeds, future in mine:  # started or done, in the background
             try:
                 built = future.result()
             except BrokenProcessPool as exc:
                 self._give_up(exc)
                 built = self._factory.build(sorted(job_seeds))
             self._ready.update((day.seed, day) for day in built)
-        days.update((s, self._ready.pop(s)) for s in wanted & set(self._ready))
+        days = {s: self._ready.pop(s) for s in wanted}
         while len(self._ready) > self.capacity:
             self._ready.popitem(last=False)
         return [days[int(s)] for s in seeds]
+
+    def _build_here(self, seeds: Iterable[int]) -> None:
+        if todo := sorted(seeds):
+            self._ready.update((day.seed, day) for day in self._factory.build(todo))
 
     def close(self) -> None:
         """Stop the background process and drop every day it built or was to build."""
