@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.actions import fraction_from_action
 from agents.config import TrainConfig, check_weights
+from agents.episodes import with_weights
 from agents.models import (
     ALGO_CLASSES,
     CHECKPOINT_DIR,
@@ -182,7 +183,7 @@ class AgentController:
             raise ValueError(f"observations must have shape (B, n_obs), got {obs.shape}")
         if self.config.weight_conditioned:
             w = self.weights if weights is None else np.asarray(weights, np.float32)
-            obs = np.concatenate([obs, np.broadcast_to(w, (obs.shape[0], w.shape[-1]))], axis=1)
+            obs = with_weights(obs, np.broadcast_to(w, (obs.shape[0], w.shape[-1])))
         if self.normaliser is not None:
             obs = self.normaliser(obs)
         with torch.inference_mode():
