@@ -2,8 +2,12 @@
 
 * :mod:`agents.config`: :class:`~agents.config.TrainConfig` and the per-algorithm
   hyperparameter dataclasses (defaults in ``agents/hyperparams/{ppo,sac,td3}.yaml``);
+* :mod:`agents.episodes`: how a training episode starts and is scored (day seed from the
+  training range, per-episode weight, scalar reward), batch-first, for both backends;
 * :mod:`agents.envs`: the training env stack (held-out-safe day sampling, ``LinearReward``
   or the weight-conditioned wrapper, action rescaling, vector env, VecNormalize);
+* :mod:`agents.batched`: the same training copies as rows of one ``BatchedPowerTripEnv``;
+* :mod:`agents.actions`: policy outputs in [-1, 1] to the env's fractions;
 * :mod:`agents.models`: SB3 models per algorithm, run-folder files and checkpoints;
 * :mod:`agents.callbacks`: checkpoints, held-out evaluation, the resumable CSV log;
 * :mod:`agents.policy`: :class:`~agents.policy.AgentController`, a trained agent behind the
