@@ -21,6 +21,11 @@ same days and weights on either backend):
 * SB3's same-step autoreset: a finished copy's last observation travels in
   ``info["terminal_observation"]`` and ``TimeLimit.truncated`` says whether it was cut.
 
+With ``TrainConfig.prefetch_days`` the batched env builds each copy's next day in a background
+process while the copies step: each copy draws its next day one episode early
+(:func:`agents.episodes.draw_episode_starts`, the same days and weights) and the env is told
+(:meth:`~powertrip_env.vector_env.BatchedPowerTripEnv.prefetch`) after every reset.
+
 Wrap it in ``VecMonitor`` (episode returns) and ``VecNormalize`` as the OpenDSS stack is.
 """
 
@@ -58,13 +63,18 @@ class BatchedTrainingVecEnv(VecEnv):
 
     The batched env keeps every training day it has built (``train_days`` of them, or
     ``n_envs`` when days are unlimited), so that after the first episodes no day is rebuilt.
+    With ``config.prefetch_days`` it builds each copy's next day in a background process.
     """
 
     def __init__(self, config: TrainConfig, scenario: ScenarioConfig) -> None:
         n = config.n_envs
         cache = max(n, config.train_days or 0)
         self.benv = BatchedPowerTripEnv(
-            n, scenario, energy_guarantee=config.energy_guarantee, day_cache=cache
+            n,
+            scenario,
+            energy_guarantee=config.energy_guarantee,
+            day_cache=cache,
+            prefetch_days=config.prefetch_days,
         )
         self.config = config
         self.reward_dim = int(self.benv.reward_dim)
@@ -76,6 +86,8 @@ class BatchedTrainingVecEnv(VecEnv):
         act_space = spaces.Box(-1.0, 1.0, shape=(n_act,), dtype=np.float32)
         super().__init__(n, obs_space, act_space)
         self._day_rngs = seeded_generators([None] * n, [None] * n)  # seeded by reset()
+        #: Prefetching: each copy's next day, drawn at its last episode start (None: not yet).
+        self._days_ahead: list[int | None] = [None] * n
         self._w = np.tile(np.asarray(config.weights, np.float32), (n, 1))
         self._episode_steps = np.zeros(n, dtype=np.int64)
         self._actions: np.ndarray | None = None
@@ -84,17 +96,28 @@ class BatchedTrainingVecEnv(VecEnv):
     def _start_episodes(self, ids: np.ndarray) -> list[int | None]:
         """Draw the next episodes of copies ``ids`` (agents.episodes): their weights (when
         weight-conditioned) go to ``self._w``; the day seeds are returned, one per copy
-        (None for copies not in ``ids``)."""
+        (None for copies not in ``ids``). Prefetching, each of these copies' day is the one
+        drawn at its last start (if any) and its next one is drawn now, into
+        ``self._days_ahead`` (:meth:`_prefetch_next_days` announces them)."""
         reward_dim = self.reward_dim if self.config.weight_conditioned else None
         rngs = [self._day_rngs[k] for k in ids]
-        starts = draw_episode_starts(rngs, self.config.train_days, reward_dim)
+        ahead = [self._days_ahead[k] for k in ids] if self.config.prefetch_days else None
+        starts = draw_episode_starts(rngs, self.config.train_days, reward_dim, days_ahead=ahead)
         if starts.weights is not None:
             self._w[ids] = starts.weights
         out: list[int | None] = [None] * self.num_envs
         assert starts.day_seeds is not None
         for k, day in zip(ids, starts.day_seeds, strict=True):
             out[k] = day
+        if starts.next_day_seeds is not None:
+            for k, day in zip(ids, starts.next_day_seeds, strict=True):
+                self._days_ahead[k] = day
         return out
+
+    def _prefetch_next_days(self, ids: np.ndarray) -> None:
+        """Announce the next days of copies ``ids`` (just started) to the batched env."""
+        if self.config.prefetch_days:
+            self.benv.prefetch([d for d in (self._days_ahead[k] for k in ids) if d is not None])
 
     def _with_w(self, obs: np.ndarray) -> np.ndarray:
         return with_weights(obs, self._w) if self.config.weight_conditioned else obs
@@ -103,10 +126,15 @@ class BatchedTrainingVecEnv(VecEnv):
     def reset(self) -> np.ndarray:
         """Reset every copy on a training day; copy k's generator is seeded ``seed + k``."""
         self._day_rngs = seeded_generators(self._day_rngs, self._seeds)
+        for k, seed in enumerate(self._seeds):  # a re-seeded copy draws its days afresh
+            if seed is not None:
+                self._days_ahead[k] = None
         self._reset_seeds()
         self._reset_options()
-        days = self._start_episodes(np.arange(self.num_envs))
+        everyone = np.arange(self.num_envs)
+        days = self._start_episodes(everyone)
         obs, info = self.benv.reset(options={"day_seed": days})
+        self._prefetch_next_days(everyone)
         self._episode_steps[:] = 0
         self.reset_infos = [{"day_seed": int(d)} for d in info["day_seed"]]
         return self._with_w(obs)
@@ -142,6 +170,7 @@ class BatchedTrainingVecEnv(VecEnv):
                     infos[k]["termination_reason"] = info["termination_reason"][k]
             days = self._start_episodes(ids)
             fresh, _ = self.benv.reset(options={"reset_mask": done, "day_seed": days})
+            self._prefetch_next_days(ids)
             obs[ids] = self._with_w(fresh)[ids]
             self._episode_steps[ids] = 0
             for k in ids:  # as DummyVecEnv keeps each copy's last reset info

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from powertrip_env.config import dataclass_from_mapping, read_yaml
+from powertrip_env.config import check_flag, dataclass_from_mapping, read_yaml
 from powertrip_env.errors import ConfigError
 
 Algo = Literal["ppo", "sac", "td3"]
@@ -299,6 +299,12 @@ class TrainConfig:
     ``batched`` (``BatchedPowerTripEnv``: all copies solved at once with the exact reduced
     network model, about 1000x the samples per second). Held-out evaluation always runs
     on the OpenDSS env."""
+    prefetch_days: bool = False
+    """With ``env_backend: batched``, build each copy's next day (profiles and references) in a
+    background process while the copies step, one episode ahead (the same days and weights).
+    Worth it when the days are not a small cached pool (``train_days`` None or large). The
+    process is spawned, so a script that trains needs the ``if __name__ == "__main__":``
+    guard."""
     initial_action: float | None = None
     """Start the policy's deterministic action at this value for every action (the output
     layer's bias), in [-3, 3]: 1.0 starts from no control (PV never curtailed, EVs charged at
@@ -344,6 +350,12 @@ class TrainConfig:
         _positive_int("n_envs", self.n_envs)
         if self.env_backend not in ENV_BACKENDS:
             raise ConfigError(f"env_backend={self.env_backend!r} is not one of {ENV_BACKENDS}")
+        object.__setattr__(self, "prefetch_days", check_flag(self.prefetch_days, "prefetch_days"))
+        if self.prefetch_days and self.env_backend != "batched":
+            raise ConfigError(
+                f"prefetch_days=True needs env_backend='batched' (got "
+                f"env_backend={self.env_backend!r})"
+            )
         _positive_float("action_margin", self.action_margin, allow_zero=True)
         if self.initial_action is not None and not (
             isinstance(self.initial_action, (int, float))

@@ -14,7 +14,12 @@ each of its episodes it draws from it, in this order:
    simplex (with two objectives ``w1 ~ U(0, 1)``, ``w2 = 1 - w1``), as float32.
 
 A fixed-weight run draws only day seeds, so its days do not depend on the number of
-objectives. The scalar reward is ``w . r`` in float32 (the env's reward vector ``r`` is float32,
+objectives. A run that prefetches its days (``TrainConfig.prefetch_days``) draws each copy's
+next day one episode early, at the end of the episode start before it (``days_ahead`` of
+:func:`draw_episode_starts`): each generator still draws day, weight, day, weight, ... in the
+same order, so the days and weights are the same with and without prefetching.
+
+The scalar reward is ``w . r`` in float32 (the env's reward vector ``r`` is float32,
 architecture.md §6); a weight-conditioned policy sees its observation followed by ``w``.
 """
 
@@ -37,6 +42,8 @@ class EpisodeStarts(NamedTuple):
     day_seeds: list[int] | None
     #: ``(B, reward_dim)`` float32 weights; ``None`` when no weight was drawn.
     weights: np.ndarray | None
+    #: Each copy's next day seed, drawn one episode early (prefetching); ``None`` otherwise.
+    next_day_seeds: list[int] | None = None
 
 
 def seeded_generators(
@@ -56,6 +63,7 @@ def draw_episode_starts(
     reward_dim: int | None = None,
     *,
     draw_days: bool = True,
+    days_ahead: Sequence[int | None] | None = None,
 ) -> EpisodeStarts:
     """Draw the next episode of each copy from its own generator: its day, then its weight.
 
@@ -64,18 +72,37 @@ def draw_episode_starts(
         n_days: days are drawn from ``[0, n_days)``; from ``[0, EVAL_DAY_BASE)`` when None.
         reward_dim: draw a weight on this simplex too (weight-conditioned runs); none when None.
         draw_days: False when the caller chose the days (no day draw moves the generators).
+        days_ahead: prefetching: each copy's day drawn at its previous episode start (None
+            where none was drawn, e.g. after a re-seed: the day is drawn now). Each copy
+            then draws its next episode's day too, after its weight, into
+            ``next_day_seeds``: the caller keeps them as the next call's ``days_ahead``.
+            Each generator draws exactly what it draws without this, in the same order.
+
+    Raises:
+        ValueError: ``days_ahead`` has not one entry per generator, or comes with
+            ``draw_days=False``.
     """
+    if days_ahead is not None and (not draw_days or len(days_ahead) != len(rngs)):
+        raise ValueError(
+            f"days_ahead={days_ahead!r} needs draw_days=True and one entry (or None) for each "
+            f"of the {len(rngs)} generators"
+        )
     high = n_days if n_days is not None else EVAL_DAY_BASE
+    ahead = list(days_ahead) if days_ahead is not None else [None] * len(rngs)
     days: list[int] = []
     weights: list[np.ndarray] = []
-    for rng in rngs:  # copy by copy, and always the day before the weight
+    next_days: list[int] = []
+    for rng, day in zip(rngs, ahead, strict=True):  # copy by copy: day, weight, (next day)
         if draw_days:
-            days.append(int(rng.integers(0, high)))
+            days.append(int(rng.integers(0, high)) if day is None else int(day))
         if reward_dim is not None:
             weights.append(rng.dirichlet(np.ones(reward_dim)))
+        if days_ahead is not None:
+            next_days.append(int(rng.integers(0, high)))
     return EpisodeStarts(
         days if draw_days else None,
         None if reward_dim is None else np.array(weights, np.float32).reshape(-1, reward_dim),
+        next_days if days_ahead is not None else None,
     )
 
 

@@ -111,6 +111,7 @@ def _train(ns: argparse.Namespace) -> None:
             eval_every=ns.eval_every,
             train_days=ns.train_days,
             env_backend=ns.env_backend,
+            prefetch_days=ns.prefetch_days,
             action_margin=ns.action_margin,
             initial_action=ns.initial_action,
             hyperparams=ns.hyperparams,
@@ -311,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="opendss",
         choices=["opendss", "batched"],
         help="training env: OpenDSS copies, or one batched reduced-model env (much faster)",
+    )
+    p.add_argument(
+        "--prefetch-days",
+        action="store_true",
+        help="with --env-backend batched: build each copy's next day in a background process "
+        "while the copies step (the same days; worth it without --train-days, or with many)",
     )
     p.add_argument(
         "--action-margin", type=float, default=0.0, help="policy range past [0, 1] (e.g. 0.05)"

@@ -13,6 +13,8 @@ Usage::
     powertrip train --sweep --algo sac --timesteps 20000      # five weights, (1,0) .. (0,1)
     powertrip train --algo ppo --env-backend batched --n-envs 64 --train-days 256 \
         --initial-action 1 --timesteps 1000000   # ~1000x the samples/s of the OpenDSS env
+    powertrip train --algo ppo --env-backend batched --n-envs 64 --prefetch-days \
+        --timesteps 1000000   # a new day every episode, built in the background
     powertrip train --resume runs/<run-id> [--timesteps 40000]
     powertrip evaluate runs/<run-id> [--days 1000000000,1000000001]
 """
@@ -93,6 +95,9 @@ class TrainArgs:
     """Train on day seeds 0..N-1 only (default: a fresh day per episode)."""
     env_backend: EnvBackend = "opendss"
     """Training env: ``opendss`` or ``batched`` (see :attr:`TrainConfig.env_backend`)."""
+    prefetch_days: bool = False
+    """Batched backend: build the next days in a background process (see
+    :attr:`TrainConfig.prefetch_days`)."""
     action_margin: float = 0.0
     """Policy range past the env's [0, 1] (see :attr:`TrainConfig.action_margin`)."""
     initial_action: float | None = None
@@ -145,6 +150,7 @@ def config_from_args(args: TrainArgs) -> TrainConfig:
         eval_every=args.eval_every,
         train_days=args.train_days,
         env_backend=args.env_backend,
+        prefetch_days=args.prefetch_days,
         action_margin=args.action_margin,
         initial_action=args.initial_action,
         scenario=args.scenario,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import torch
 from stable_baselines3.common.vec_env import VecMonitor
 
 import experiments.agents_benchmark as bench
+from agents.batched import BatchedTrainingVecEnv
 from agents.config import (
     DEFAULT_SWEEP_WEIGHTS,
     EVAL_DAY_BASE,
@@ -29,10 +30,12 @@ from agents.config import (
     train_config_from_dict,
 )
 from agents.envs import TrainingDays, WeightConditioned, make_vec_env
+from agents.episodes import draw_episode_starts
 from agents.models import ALGO_CLASSES, deterministic_actor, latest_checkpoint, read_run_config
 from agents.policy import AgentController
-from experiments.cli import main
-from experiments.train import evaluate_run, resume, train
+from experiments.cli import build_parser, main
+from experiments.train import TrainArgs, config_from_args, evaluate_run, resume, train
+from powertrip_env.config import load_scenario_config
 from powertrip_env.env import PowerTripEnv
 from powertrip_env.errors import ConfigError
 
@@ -546,6 +549,115 @@ def test_batched_hyperparameters_are_the_default_on_the_batched_backend() -> Non
     assert TrainConfig(algo="ppo", env_backend="batched").hyperparams == load_hyperparams(
         "ppo", default_hyperparams_path("ppo", "batched")
     )
+
+
+def test_days_drawn_ahead_leave_every_generator_draw_in_place() -> None:
+    """Prefetching draws each copy's next day one start early; the generators still draw
+    day, weight, day, weight, ... so the days and weights are those drawn without it."""
+    plain, early = ([np.random.default_rng(s) for s in (4, 5)] for _ in range(2))
+    ahead: list[int | None] = [None, None]
+    for _ in range(3):
+        want = draw_episode_starts(plain, None, 2)
+        got = draw_episode_starts(early, None, 2, days_ahead=ahead)
+        assert got.day_seeds == want.day_seeds and want.next_day_seeds is None
+        assert got.weights is not None and want.weights is not None
+        np.testing.assert_array_equal(got.weights, want.weights)
+        assert got.next_day_seeds is not None
+        ahead = list(got.next_day_seeds)
+    assert ahead == draw_episode_starts(plain, None, 2).day_seeds
+    fixed = [np.random.default_rng(9)]
+    first = draw_episode_starts(fixed, 7, days_ahead=[None])
+    assert first.weights is None and first.next_day_seeds is not None
+    assert draw_episode_starts(fixed, 7, days_ahead=first.next_day_seeds).day_seeds == (
+        first.next_day_seeds
+    )
+    with pytest.raises(ValueError, match="days_ahead"):
+        draw_episode_starts(fixed, 7, draw_days=False, days_ahead=[None])
+
+
+@pytest.mark.parametrize("conditioned", [False, True])
+def test_prefetched_days_give_the_same_episodes(conditioned: bool) -> None:
+    """With prefetch_days the batched training env starts the same days (and weights) and
+    pays the same rewards as without, through two autoresets and a re-seed; the days started
+    at an autoreset are those drawn (and announced for building) one episode ahead."""
+    config = TrainConfig(
+        algo="ppo", n_envs=2, train_days=None, max_episode_steps=3, env_backend="batched",
+        weight_conditioned=conditioned, weights=(0.25, 0.75), action_margin=0.05,
+    )  # fmt: skip
+    scenario = load_scenario_config(None)
+    venvs: list[BatchedTrainingVecEnv] = []
+    try:
+        for prefetch in (False, True):
+            venvs.append(BatchedTrainingVecEnv(replace(config, prefetch_days=prefetch), scenario))
+        plain, ahead = venvs
+        announced: list[list[int]] = []
+        build_ahead = ahead.benv.prefetch
+
+        def record(day_seeds: Sequence[int]) -> None:  # what is announced, then prefetch
+            announced.append(list(day_seeds))
+            build_ahead(day_seeds)
+
+        ahead.benv.prefetch = record  # type: ignore[method-assign]
+
+        def days(venv: BatchedTrainingVecEnv) -> list[int]:
+            return [info["day_seed"] for info in venv.reset_infos]
+
+        started = []
+        rng = np.random.default_rng(0)
+        for seed in (3, 3):  # the second reset re-seeds: the days drawn ahead are dropped
+            for venv in venvs:
+                venv.seed(seed)
+            obs = [venv.reset() for venv in venvs]
+            np.testing.assert_array_equal(obs[0], obs[1])
+            assert days(plain) == days(ahead)
+            started.append(days(ahead))
+            assert announced[-1] == ahead._days_ahead  # built while the copies step
+            for step in range(7):
+                action = rng.uniform(-1, 1, (2, 15)).astype(np.float32)
+                next_days = list(ahead._days_ahead)
+                (o_p, r_p, d_p, i_p), (o_a, r_a, d_a, i_a) = (v.step(action) for v in venvs)
+                np.testing.assert_array_equal(o_p, o_a)
+                np.testing.assert_array_equal(r_p, r_a)
+                assert d_p.tolist() == d_a.tolist() == [step % 3 == 2] * 2
+                for k in range(2):
+                    np.testing.assert_array_equal(
+                        i_p[k]["reward_weights"], i_a[k]["reward_weights"]
+                    )
+                if d_a.any():
+                    assert days(plain) == days(ahead) == next_days
+                    assert announced[-1] == ahead._days_ahead != next_days
+                    started.append(days(ahead))
+        assert started[0] == started[3] and len({tuple(d) for d in started}) == 3
+    finally:
+        for venv in venvs:
+            venv.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"prefetch_days": "yes", "env_backend": "batched"}, "prefetch_days"),
+        ({"prefetch_days": 1, "env_backend": "batched"}, "prefetch_days"),
+        ({"prefetch_days": True}, "needs env_backend='batched'"),
+    ],
+)
+def test_bad_prefetch_config_is_a_clean_error(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_prefetch_days_flag_reaches_the_config_and_old_configs_load() -> None:
+    ns = build_parser().parse_args(["train", "--env-backend", "batched", "--prefetch-days"])
+    assert ns.prefetch_days and not build_parser().parse_args(["train"]).prefetch_days
+    args = TrainArgs(algo="ppo", env_backend="batched", prefetch_days=ns.prefetch_days)
+    config = config_from_args(args)
+    assert config.prefetch_days is True
+    assert train_config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    older = config.to_dict()
+    del older["prefetch_days"]  # a run saved before the field existed
+    older["env_backend"] = "opendss"
+    del older["params"]
+    assert train_config_from_dict(older).prefetch_days is False
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
