@@ -121,10 +121,13 @@ def _env_state(base: VecEnv) -> Any:
         if not all(isinstance(env, EpisodeRecorder) for env in base.envs):
             raise TypeError("exact resume needs every env copy wrapped in EpisodeRecorder")
         return [env.snapshot() for env in base.envs]  # type: ignore[attr-defined]
-    # The batched backend holds its whole state in arrays and generators: copy them.
+    # The batched backend holds its whole state in arrays and generators: copy them. Its
+    # background day builder (prefetch_days) is a live process, not state: it stays with the
+    # env, and a day it has not delivered is built on demand after a restore.
     inner = getattr(base, "benv", None)
     outer = {k: v for k, v in vars(base).items() if k != "benv"}
-    return pickle.dumps((outer, None if inner is None else vars(inner)))
+    state = None if inner is None else {k: v for k, v in vars(inner).items() if k != "_prefetcher"}
+    return pickle.dumps((outer, state))
 
 
 def _restore_env(base: VecEnv, state: Any) -> None:

@@ -785,3 +785,25 @@ def test_ppo_initial_action_past_the_range_is_exactly_no_control(
     controller = AgentController.from_model(model, None, config, env=env)
     obs = np.random.default_rng(1).uniform(-1, 1, (8, 44)).astype(np.float32)
     np.testing.assert_array_equal(controller.act_batch(obs), 1.0)
+
+
+def test_training_with_prefetched_days_is_the_same_training(tmp_path: Path) -> None:
+    """Checkpoints leave the background day builder out (a live process), and the policy
+    trained with prefetch_days is the one trained without, to the bit."""
+    configs = [
+        tiny_config(
+            "ppo",
+            tmp_path / str(prefetch),
+            env_backend="batched",
+            n_envs=2,
+            train_days=None,
+            prefetch_days=prefetch,
+            total_timesteps=128,
+        )
+        for prefetch in (False, True)
+    ]
+    runs = [train(config) for config in configs]
+    plain, prefetched = (_policy_parameters(r) for r in runs)
+    for key, value in plain.items():
+        torch.testing.assert_close(value, prefetched[key], rtol=0, atol=0, msg=key)
+    assert latest_checkpoint(runs[1] / "checkpoints") is not None  # with its training state
