@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import wait
 
 import numpy as np
 import pytest
@@ -76,14 +77,16 @@ def test_the_caller_builds_the_jobs_not_started_while_the_background_builds(
         _assert_same_day(got, day)
 
 
-def _run(venv: BatchedPowerTripEnv, episodes: int) -> list[np.ndarray]:
+def _run(venv: BatchedPowerTripEnv, episodes: int, settle: bool = False) -> list[np.ndarray]:
     """Observations, rewards and day seeds of ``episodes`` episodes with random actions."""
     obs, info = venv.reset(seed=21)
-    return [obs, info["day_seed"], *_run_on(venv, episodes)]
+    return [obs, info["day_seed"], *_run_on(venv, episodes, settle)]
 
 
-def _run_on(venv: BatchedPowerTripEnv, episodes: int) -> list[np.ndarray]:
-    """:func:`_run` after the env's first reset."""
+def _run_on(venv: BatchedPowerTripEnv, episodes: int, settle: bool = False) -> list[np.ndarray]:
+    """:func:`_run` after the env's first reset; ``settle``: let the background finish its
+    jobs before each new day (the episodes are too short for it to keep up on a busy machine,
+    and the env would then build the days itself)."""
     rng = np.random.default_rng(0)
     out = []
     for _ in range(episodes):
@@ -91,6 +94,8 @@ def _run_on(venv: BatchedPowerTripEnv, episodes: int) -> list[np.ndarray]:
             obs, reward, _, truncated, _ = venv.step(_actions(rng, venv.num_envs))
             out += [obs, reward]
         assert truncated.all()
+        if settle and venv._prefetcher is not None:
+            wait([future for _, future in venv._prefetcher._jobs], timeout=120)
         obs, _, _, _, info = venv.step(_actions(rng, venv.num_envs))  # NEXT_STEP autoreset
         out += [obs, info["day_seed"], info["f1_ref"], info["f2_ref"]]
     return out
@@ -120,7 +125,7 @@ def test_a_prefetching_env_steps_exactly_as_one_that_builds_in_process(
     monkeypatch.setattr(DayFactory, "build", counting)  # this process only, not the worker
     prefetching = BatchedPowerTripEnv(3, max_episode_steps=EPISODE, prefetch_days=True)
     try:
-        got = _run(prefetching, episodes=3)
+        got = _run(prefetching, episodes=3, settle=True)
     finally:
         prefetching.close()
     assert len(got) == len(expected)
