@@ -19,7 +19,8 @@ Each figure is the best of ``--repeats`` runs (steadier than means on shared mac
 
 Usage::
 
-    python benchmarks/env_step.py [--episodes 3] [--copies 256] [--steps 200] [--profile]
+    python benchmarks/env_step.py [--episodes 3] [--copies 256] [--steps 200] [--fresh-pairs 5]
+        [--profile]
 """
 
 from __future__ import annotations
@@ -102,12 +103,17 @@ def single_env(episodes: int, profile: bool, info_metrics: bool) -> tuple[float,
     return t_env / n, t_engine / n
 
 
-def fresh_day_episodes(copies: int, episodes: int, prefetch: bool) -> tuple[float, int]:
-    """(Seconds per env-step over ``episodes`` whole episodes, each copy on a new day each;
-    steps per day).
+def fresh_day_episodes(
+    copies: int, pairs: int, prefetch: bool
+) -> tuple[list[float], list[float], int]:
+    """(Seconds per episode with a new day for every copy, seconds per episode on cached
+    days, steps per day), ``pairs`` of each, timed alternately in one env.
 
-    Timed after a first episode, so that the background process (``prefetch``) has started
-    and holds the next days, as it does in a long training run.
+    A new-day episode is the reset that starts every copy on a new day (NEXT_STEP
+    autoreset) and the day's steps. Each timed one follows an untimed one, so that the
+    background (``prefetch``) has had exactly one episode to build its days, as in a long
+    training run. The cached-day episode after it replays the days just started (a reset to
+    them, then their steps) with the background idle.
     """
     venv = BatchedPowerTripEnv(copies, prefetch_days=prefetch)
     rng = np.random.default_rng(1)
@@ -115,19 +121,30 @@ def fresh_day_episodes(copies: int, episodes: int, prefetch: bool) -> tuple[floa
     venv.reset(seed=10**8 + (10**7 if prefetch else 0))  # days no other run builds
     n = venv.n_steps
 
-    def episode() -> None:
+    def day() -> None:
         for _ in range(n):
             _, _, _, truncated, _ = venv.step(actions)
         assert truncated.all()
-        venv.step(actions)  # NEXT_STEP autoreset: every copy starts a new day
 
-    episode()
-    t0 = time.perf_counter()
-    for _ in range(episodes):
-        episode()
-    elapsed = time.perf_counter() - t0
+    def new_day_episode() -> tuple[float, list[int]]:
+        t0 = time.perf_counter()
+        _, _, _, _, info = venv.step(actions)  # every copy starts a new day
+        day()
+        return time.perf_counter() - t0, [int(d) for d in info["day_seed"]]
+
+    day()
+    fresh, cached = [], []
+    for _ in range(pairs):
+        new_day_episode()
+        elapsed, days = new_day_episode()
+        fresh.append(elapsed)
+        venv.wait_prefetched()
+        t0 = time.perf_counter()
+        venv.reset(options={"day_seed": days})  # the same days, from the cache
+        day()
+        cached.append(time.perf_counter() - t0)
     venv.close()
-    return elapsed / (episodes * n * copies), n
+    return fresh, cached, n
 
 
 def batched_env(copies: int, steps: int, repeats: int, profile: bool) -> tuple[float, float]:
@@ -173,7 +190,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="timed batched steps per run")
     parser.add_argument("--repeats", type=int, default=3, help="timed batched runs")
     parser.add_argument(
-        "--fresh-episodes", type=int, default=3, help="timed episodes on new days, per mode"
+        "--fresh-pairs",
+        type=int,
+        default=5,
+        help="new-day and cached-day episodes timed alternately, per mode",
     )
     parser.add_argument("--profile", action="store_true", help="print cProfile of each part")
     args = parser.parse_args()
@@ -181,7 +201,7 @@ def main() -> None:
     singles = {flag: single_env(args.episodes, args.profile, flag) for flag in (True, False)}
     t_step, t_new_days = batched_env(args.copies, args.steps, args.repeats, args.profile)
     fresh = {
-        prefetch: fresh_day_episodes(args.copies, args.fresh_episodes, prefetch)
+        prefetch: fresh_day_episodes(args.copies, args.fresh_pairs, prefetch)
         for prefetch in (False, True)
     }
 
@@ -230,24 +250,25 @@ def main() -> None:
         f"{'MET' if ms_per_day <= DAY_TARGET_MS else 'MISSED'}"
     )
     print(
-        f"  {args.fresh_episodes} whole episodes with a new day for every copy every episode "
-        f"(cached days: {rate:,.0f} env-steps/s)"
+        f"  whole episodes with a new day for every copy every episode against cached-day "
+        f"episodes in the same env, {args.fresh_pairs} of each alternately (medians)"
     )
     for prefetch, label in (
         (False, "days built in the stepping process"),
         (True, "prefetch_days=True (next days built in a background process)"),
     ):
-        per_step, n_steps = fresh[prefetch]
-        fresh_rate = 1.0 / per_step
-        share = fresh_rate / rate
-        # What a new day adds to the stepping loop: the extra time of a fresh-day episode
-        # over a cached one, per copy.
-        day_ms = 1e3 * (per_step - t_step / args.copies) * n_steps
+        t_fresh, t_cached, n_steps = fresh[prefetch]
+        share = float(np.median(np.array(t_cached) / np.array(t_fresh)))
+        fresh_rate = args.copies * n_steps / float(np.median(t_fresh))
+        # What a new day adds to the stepping loop, per copy: the extra time of a new-day
+        # episode over the cached-day episode timed beside it.
+        day_ms = 1e3 * float(np.median(np.array(t_fresh) - np.array(t_cached))) / args.copies
         verdict = "MET" if share >= FRESH_DAY_SHARE else "MISSED"
         target = f" (target >= {100 * FRESH_DAY_SHARE:.0f} %): {verdict}" if prefetch else ""
         print(
-            f"    {label}: {fresh_rate:,.0f} env-steps/s, {100 * share:.0f} % of cached"
-            f"{target}; a new day costs the stepping loop {day_ms:.1f} ms"
+            f"    {label}: {fresh_rate:,.0f} env-steps/s ({100 * fresh_rate / rate:.0f} % of the "
+            f"best cached-day rate above), {100 * share:.0f} % of the cached-day episodes "
+            f"beside them{target}; a new day costs the stepping loop {day_ms:.1f} ms"
         )
 
 

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -215,6 +215,10 @@ class DayPrefetcher:
     def _build_here(self, seeds: Iterable[int]) -> None:
         if todo := sorted(seeds):
             self._ready.update((day.seed, day) for day in self._factory.build(todo))
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the background has finished every job submitted (or ``timeout`` s)."""
+        wait([future for _, future in self._jobs], timeout=timeout)
 
     def close(self) -> None:
         """Stop the background process and drop every day it built or was to build."""

@@ -353,6 +353,12 @@ class BatchedPowerTripEnv(VectorEnv):
         if self._prefetcher is not None:
             self._prefetcher.submit(int(s) for s in seeds if int(s) not in self._days)
 
+    def wait_prefetched(self, timeout: float | None = None) -> None:
+        """Block until every day announced for building in the background is built (or
+        ``timeout`` seconds pass); returns at once without ``prefetch_days``."""
+        if self._prefetcher is not None:
+            self._prefetcher.wait(timeout)
+
     # ---------------------------------------------------------------------- gym vector API
     def reset(
         self,

@@ -7,7 +7,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import wait
 
 import numpy as np
 import pytest
@@ -94,8 +93,8 @@ def _run_on(venv: BatchedPowerTripEnv, episodes: int, settle: bool = False) -> l
             obs, reward, _, truncated, _ = venv.step(_actions(rng, venv.num_envs))
             out += [obs, reward]
         assert truncated.all()
-        if settle and venv._prefetcher is not None:
-            wait([future for _, future in venv._prefetcher._jobs], timeout=120)
+        if settle:
+            venv.wait_prefetched(timeout=120)
         obs, _, _, _, info = venv.step(_actions(rng, venv.num_envs))  # NEXT_STEP autoreset
         out += [obs, info["day_seed"], info["f1_ref"], info["f2_ref"]]
     return out
