@@ -438,39 +438,37 @@ def reduced_no_control_f1_max(
 
     Every argument is (B, n_steps, n) in :meth:`ReducedNetwork.solve`'s units and signs. The
     steps of a no-control day do not depend on each other (its CP powers are known
-    beforehand: :attr:`~powertrip_env.ev.SessionTables.no_control_kw`), so every step of
-    every day is first solved to ``_SCREEN_TOL`` in a few large batches. Only the steps that
-    can hold a day's largest f1 (within ``_NEAR_MAX`` of its screened largest, or unsolved)
-    are solved again at the model's default tolerance, so the result is that of solving
-    every step at the default. Where the screen's error (seen on the steps solved both ways)
-    is not far inside that margin, the whole day is solved at the default.
+    beforehand: :attr:`~powertrip_env.ev.SessionTables.no_control_kw`), so all the steps of
+    a day are rows of a few batched solves. Every step is first solved to ``_SCREEN_TOL``;
+    only the steps that can hold the day's largest f1 (within ``_NEAR_MAX`` of its screened
+    largest, or unsolved) are solved again at the model's default tolerance, so the result
+    is that of solving every step at the default. Where the screen's error (seen on the
+    steps solved both ways) is not far inside that margin, the whole day is solved at the
+    default.
 
-    Each day's exact solve is a batch of its own: a batch iterates until its last row
-    converges, so rows solved beside other days' would differ in the last bits. The screen
-    only picks the steps, so a day's result equals the one it gets alone (``B = 1``, the day
-    simulator's), unless a step's screened f1 lies within rounding of the margin.
+    Each day is solved on its own, screen included: a batch iterates until its last row
+    converges, so a row solved beside other days' differs, in the last bits after the exact
+    solve and by up to the screen's error after the screen (which then picks other steps on a
+    slowly converging feeder). Solved alone, a day's result is the one the day simulator
+    gets (``B = 1``) whatever days are built with it.
     """
-    n_days, n_steps = load_p_kw.shape[:2]
-    days = (load_p_kw, load_q_kvar, cp_kw, pv_kw)
-    rows = [a.reshape(n_days * n_steps, a.shape[-1]) for a in days]
-    screened = _f1_rows(net, unbalance_index, rows, _SCREEN_TOL).reshape(n_days, n_steps)
     return np.array(
         [
-            _day_f1_max(net, unbalance_index, [a[k] for a in days], screened[k])
-            for k in range(n_days)
+            _day_f1_max(
+                net, unbalance_index, [a[k] for a in (load_p_kw, load_q_kvar, cp_kw, pv_kw)]
+            )
+            for k in range(load_p_kw.shape[0])
         ],
         dtype=float,
     )
 
 
 def _day_f1_max(
-    net: ReducedNetwork,
-    unbalance_index: metrics.UnbalanceIndex,
-    rows: list[np.ndarray],
-    f1: np.ndarray,
+    net: ReducedNetwork, unbalance_index: metrics.UnbalanceIndex, rows: list[np.ndarray]
 ) -> float:
-    """The largest f1 of one day (``rows``: its (n_steps, n) powers; ``f1``: their screened
-    f1), NaN if no step solved: see :func:`reduced_no_control_f1_max`."""
+    """The largest f1 of one day (``rows``: its (n_steps, n) powers), NaN if no step solved:
+    see :func:`reduced_no_control_f1_max`."""
+    f1 = _f1_rows(net, unbalance_index, rows, _SCREEN_TOL)
     finite = np.isfinite(f1)
     top = float(np.where(finite, f1, -np.inf).max(initial=-np.inf))
     again = np.flatnonzero(~finite | (f1 >= top * (1.0 - _NEAR_MAX)))
