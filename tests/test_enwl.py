@@ -323,7 +323,14 @@ def test_master_edits_the_default_source_line_by_line(tmp_path: Path) -> None:
 def test_find_feeders_in_any_layout() -> None:
     data = Path(__file__).parent / "data"
     names = [f.name for f in find_enwl_feeders(data)]
-    assert names == ["enwl_n1_f1", "enwl_n5_f4", "enwl_n14_f2", "enwl_n16_f1", "enwl_rf1"]
+    assert names == [
+        "enwl_n1_f1",
+        "enwl_n5_f4",
+        "enwl_n13_f4",
+        "enwl_n14_f2",
+        "enwl_n16_f1",
+        "enwl_rf1",
+    ]
     (found,) = find_enwl_feeders(RF1)
     assert (found.network, found.feeder, found.folder) == (None, None, RF1.resolve())
 

@@ -57,9 +57,9 @@ def test_feeders_lists_every_feeder_and_why_one_does_not_load(
     table_csv = tmp_path / "feeders.csv"
     assert main(["feeders", str(root), "--csv", str(table_csv)]) == 0
     out = capsys.readouterr().out
-    assert "3 feeder(s) found, 2 load" in out
+    assert "4 feeder(s) found, 3 load" in out
     rows = {str(r["feeder"]): r for r in pd.read_csv(table_csv).to_dict("records")}
-    assert list(rows) == ["enwl_n5_f4", "enwl_n16_f1", "enwl_rf1"]
+    assert list(rows) == ["enwl_n5_f4", "enwl_n13_f4", "enwl_n16_f1", "enwl_rf1"]
     n16, n5 = rows["enwl_n16_f1"], rows["enwl_n5_f4"]
     assert (n16["buses"], n16["houses"], n16["other_loads"]) == (471, 38, 1)
     assert (n5["houses_a"], n5["houses_b"], n5["houses_c"]) == (12, 9, 9)
@@ -119,7 +119,7 @@ def test_sweep_on_a_process_pool(tmp_path: Path) -> None:
     assert main([*args, "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     table = pd.read_csv(run / "sweep.csv")
-    assert len(table) == 5 and table["error"].isna().all()
+    assert len(table) == 6 and table["error"].isna().all()
     assert (table["converged_steps"] == 3).all()
 
 
